@@ -1,0 +1,365 @@
+"""Test helpers for evapi: a TAP reporter, the real binary, real HTTP.
+
+Every test file is a python3 script (standard library only) that emits TAP
+for automake's tap-driver. Paths come from the environment that
+`make check` sets (see tests/Makefile.am part of the top Makefile.am):
+
+  EVAPI_BIN          the evapi binary under test
+  EVAPI_PLUGIN_DIR   a directory holding the built plugins (*.so)
+  EVAPI_FIXTURE_DIR  fixture plugins built by the tests
+  EVAPI_STATIC       "yes" when the binary is the static build
+  top_srcdir, top_builddir
+
+A test that cannot run here calls suite.skip_all(reason) or t.skip(reason);
+when CI=true and the suite was created with required=True, a skip is a
+failure, so CI can never go green by skipping what an issue requires.
+"""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+class SkipTest(Exception):
+    pass
+
+
+class Suite:
+    """Collects test functions and runs them, printing TAP."""
+
+    def __init__(self, name, required=True):
+        self.name = name
+        self.required = required
+        self.tests = []
+        self.cleanups = []
+
+    def test(self, fn):
+        self.tests.append(fn)
+        return fn
+
+    def skip_all(self, reason):
+        if CI and self.required:
+            print("1..1")
+            print(f"not ok 1 - {self.name}: required suite cannot run in CI: {reason}")
+            sys.exit(1)
+        print(f"1..0 # SKIP {reason}")
+        sys.exit(0)
+
+    def run(self):
+        print(f"1..{len(self.tests)}")
+        failed = 0
+        for i, fn in enumerate(self.tests, 1):
+            desc = (fn.__doc__ or fn.__name__).strip().splitlines()[0]
+            t0 = time.monotonic()
+            try:
+                fn()
+            except SkipTest as e:
+                if CI and self.required:
+                    print(f"not ok {i} - {desc} # required in CI, skipped: {e}")
+                    failed += 1
+                else:
+                    print(f"ok {i} - {desc} # SKIP {e}")
+                continue
+            except Exception:
+                failed += 1
+                print(f"not ok {i} - {desc}")
+                for line in traceback.format_exc().splitlines():
+                    print(f"# {line}")
+                continue
+            finally:
+                sys.stdout.flush()
+            print(f"ok {i} - {desc} ({time.monotonic() - t0:.2f}s)")
+            sys.stdout.flush()
+        for c in reversed(self.cleanups):
+            with contextlib.suppress(Exception):
+                c()
+        sys.exit(1 if failed else 0)
+
+
+def skip(reason):
+    raise SkipTest(reason)
+
+
+def check(cond, msg="check failed"):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def eq(a, b, msg=""):
+    if a != b:
+        raise AssertionError(f"{msg}: {a!r} != {b!r}" if msg else f"{a!r} != {b!r}")
+
+
+# --- ports and raw HTTP ------------------------------------------------------
+
+def free_port():
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_is_listening(port, host="127.0.0.1"):
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+class Response:
+    def __init__(self, status, reason, headers, body, raw):
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # list of (name, value) as received
+        self.body = body
+        self.raw = raw
+
+    def header(self, name):
+        name = name.lower()
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return None
+
+    def json(self):
+        import json
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.body[:200]!r}>"
+
+
+def parse_response(data, head=False):
+    """Parse one HTTP/1.x response from DATA; returns (Response, rest)."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        raise ValueError(f"incomplete response head: {data[:200]!r}")
+    lines = data[:end].decode("latin-1").split("\r\n")
+    proto, status, *reason = lines[0].split(" ", 2)
+    headers = []
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers.append((k.strip(), v.strip()))
+    rest = data[end + 4:]
+    clen = None
+    for k, v in headers:
+        if k.lower() == "content-length":
+            clen = int(v)
+    if head or clen is None:
+        body, rest = (b"", rest) if head else (rest, b"")
+    else:
+        body, rest = rest[:clen], rest[clen:]
+    return Response(int(status), reason[0] if reason else "", headers, body, data), rest
+
+
+def raw_exchange(port, payload, timeout=3.0, host="127.0.0.1", read_all=True):
+    """Send PAYLOAD bytes, read until the server closes or TIMEOUT.
+
+    Returns the bytes received (b"" when nothing came)."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect((host, port))
+        s.sendall(payload)
+        chunks = []
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            s.settimeout(left)
+            try:
+                b = s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not b:
+                break
+            chunks.append(b)
+            if not read_all:
+                break
+        return b"".join(chunks)
+
+
+def http(port, path, method="GET", headers=None, body=b"", timeout=3.0,
+         host="127.0.0.1", version="HTTP/1.1"):
+    """One request on a fresh connection with Connection: close."""
+    hdrs = {"Host": "localhost", "Connection": "close"}
+    hdrs.update(headers or {})
+    if body:
+        hdrs["Content-Length"] = str(len(body))
+    head = f"{method} {path} {version}\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
+    data = raw_exchange(port, head.encode() + body, timeout=timeout, host=host)
+    resp, _ = parse_response(data, head=(method == "HEAD"))
+    return resp
+
+
+def get(port, path, **kw):
+    return http(port, path, **kw)
+
+
+def timed_get(port, path, timeout=3.0):
+    """(seconds, Response or exception) for one GET on a fresh connection."""
+    t0 = time.monotonic()
+    try:
+        r = http(port, path, timeout=timeout)
+    except Exception as e:  # noqa: BLE001 - reported to the caller
+        r = e
+    return time.monotonic() - t0, r
+
+
+# --- the real binary -----------------------------------------------------------
+
+def evapi_bin():
+    b = os.environ.get("EVAPI_BIN")
+    if not b or not os.path.exists(b):
+        raise RuntimeError("EVAPI_BIN is not set or missing; run through `make check`")
+    return b
+
+
+def base_env(**over):
+    """A clean environment: only what evapi needs, nothing from the caller
+    that could change its behaviour (no stray PORT or DATABASE_URL)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+           "LOG_LEVEL": "debug", "API_PLUGINS": "health,version",
+           "BIND_ADDRESS": "127.0.0.1"}
+    if os.environ.get("EVAPI_PLUGIN_DIR"):
+        env["API_PLUGIN_DIR"] = os.environ["EVAPI_PLUGIN_DIR"]
+    for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        if k in os.environ:
+            env[k] = os.environ[k]
+    for k, v in over.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = str(v)
+    return env
+
+
+def run_evapi(args, env, timeout=10, wrapper=None):
+    """Run the binary to completion; returns CompletedProcess (text)."""
+    cmd = (wrapper or []) + [evapi_bin()] + list(args)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+class Server:
+    """The real evapi binary on a free loopback port."""
+
+    def __init__(self, suite=None, wrapper=None, **env):
+        self.port = int(env.pop("PORT", 0)) or free_port()
+        self.env = base_env(PORT=self.port, **env)
+        self.wrapper = wrapper or []
+        self.proc = None
+        self.logfile = tempfile.TemporaryFile(mode="w+b")
+        self.errfile = tempfile.TemporaryFile(mode="w+b")
+        if suite is not None:
+            suite.cleanups.append(self.kill)
+
+    def start(self, wait=True, timeout=10.0, path="/health"):
+        self.proc = subprocess.Popen(self.wrapper + [evapi_bin()], env=self.env,
+                                     stdout=self.logfile, stderr=self.errfile)
+        if wait:
+            self.wait_ready(timeout=timeout, path=path)
+        return self
+
+    def wait_ready(self, timeout=10.0, path="/health"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"evapi exited {self.proc.returncode} during start: "
+                    f"{self.stderr()} {self.stdout()[-2000:]}")
+            try:
+                http(self.port, path, timeout=0.5)
+                return
+            except Exception:  # noqa: BLE001 - not up yet
+                time.sleep(0.02)
+        raise AssertionError(f"evapi did not answer {path} within {timeout}s; logs: {self.stdout()[-2000:]}")
+
+    def get(self, path, **kw):
+        return http(self.port, path, **kw)
+
+    def signal(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=10.0):
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self, timeout=10.0):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("evapi did not stop on SIGTERM")
+        return self.proc.returncode
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def _read(self, f):
+        f.flush()
+        f.seek(0)
+        return f.read().decode("utf-8", "replace")
+
+    def stdout(self):
+        return self._read(self.logfile)
+
+    def stderr(self):
+        return self._read(self.errfile)
+
+    def log_records(self):
+        import json
+        out = []
+        for line in self.stdout().splitlines():
+            out.append(json.loads(line))
+        return out
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return None
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def parallel(n, fn):
+    """Run FN(i) in N threads; returns the list of results (or exceptions)."""
+    results = [None] * n
+
+    def worker(i):
+        try:
+            results[i] = fn(i)
+        except Exception as e:  # noqa: BLE001 - returned to the caller
+            results[i] = e
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results

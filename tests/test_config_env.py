@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Bad configuration ends the process fast, with exit 78 and one line."""
+
+import os
+import socket
+import subprocess
+import time
+
+from evapitest import (Suite, check, eq, run_evapi, base_env, free_port,
+                       port_is_listening)
+
+suite = Suite("config")
+STATIC = os.environ.get("EVAPI_STATIC") == "yes"
+
+BAD = [
+    ("PORT", "abc"), ("PORT", "70000"), ("PORT", "0"), ("PORT", "-1"),
+    ("PORT", "8080x"), ("PORT", " 80"), ("LOG_LEVEL", "loud"),
+    ("BIND_ADDRESS", "example.com"), ("SHUTDOWN_TIMEOUT", "soon"),
+    ("WORKERS", "0"), ("API_PLUGINS", "../x"), ("API_PLUGINS", "/abs/x"),
+    ("API_PLUGINS", "a/b"), ("API_PLUGINS", "health,,version"),
+    ("API_PLUGINS", "Health"), ("API_PLUGIN_DIR", "relative"),
+    ("MAX_HEADER_SIZE", "1"), ("IDLE_TIMEOUT", "0"), ("DRAIN_DELAY", "10"),
+]
+
+
+def expect_config_error(env, name, value=None, args=()):
+    t0 = time.monotonic()
+    r = run_evapi(list(args), env, timeout=5)
+    took = time.monotonic() - t0
+    eq(r.returncode, 78, f"{name}: exit code; stderr={r.stderr!r}")
+    lines = r.stderr.strip().splitlines()
+    eq(len(lines), 1, f"{name}: one line on stderr: {r.stderr!r}")
+    check(name in lines[0], f"{name} not named: {lines[0]}")
+    if value is not None:
+        check(value.strip() in lines[0], f"value not named: {lines[0]}")
+    check(took < 1.0, f"{name}: took {took:.2f}s")
+    return lines[0]
+
+
+def make_bad_test(name, value):
+    def t():
+        port = free_port()
+        env = base_env(PORT=port, **{name: value}) if name != "PORT" else base_env(PORT=value)
+        expect_config_error(env, name, value)
+        check(not port_is_listening(port), "nothing left listening")
+    t.__doc__ = f"{name}={value!r} exits 78 naming the variable and value"
+    return t
+
+
+for name, value in BAD:
+    suite.test(make_bad_test(name, value))
+
+
+@suite.test
+def port_in_use():
+    """A port already in use exits 78 naming PORT"""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        line = expect_config_error(base_env(PORT=port), "PORT")
+        check("already in use" in line, line)
+
+
+@suite.test
+def unknown_plugin():
+    """An unknown plugin exits 78 and lists the plugins that exist"""
+    r = run_evapi([], base_env(PORT=free_port(), API_PLUGINS="health,nosuch"))
+    eq(r.returncode, 78)
+    check('"nosuch"' in r.stderr, r.stderr)
+    check("health" in r.stderr and "version" in r.stderr, r.stderr)
+
+
+@suite.test
+def check_config_ok_binds_nothing():
+    """--check-config exits 0 on a good configuration without binding"""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        # The port is taken: a server would fail; a check must not care.
+        r = run_evapi(["--check-config"], base_env(PORT=port))
+        eq(r.returncode, 0, r.stderr)
+        check("valid" in r.stdout, r.stdout)
+
+
+@suite.test
+def check_config_bad():
+    """--check-config exits 78 on a bad configuration"""
+    expect_config_error(base_env(PORT="abc"), "PORT", "abc", args=["--check-config"])
+    r = run_evapi(["--check-config"], base_env(API_PLUGINS="nosuch"))
+    eq(r.returncode, 78)
+
+
+@suite.test
+def help_lists_every_variable():
+    """--help lists every variable with its default"""
+    r = run_evapi(["--help"], base_env())
+    eq(r.returncode, 0)
+    for var in ("PORT", "BIND_ADDRESS", "LOG_LEVEL", "ENVIRONMENT",
+                "API_PLUGINS", "API_PLUGIN_DIR", "SHUTDOWN_TIMEOUT",
+                "DRAIN_DELAY", "WORKERS", "MAX_HEADER_SIZE", "MAX_BODY_SIZE",
+                "IDLE_TIMEOUT", "ACCESS_LOG", "HEALTHCHECK_TIMEOUT_MS",
+                "DATABASE_URL", "READY_TIMEOUT_MS", "READY_CACHE_MS"):
+        check(var in r.stdout, f"{var} missing from --help")
+    check("(default: 8080)" in r.stdout, "defaults shown")
+
+
+@suite.test
+def usage_errors():
+    """An unknown option exits 64 with a hint"""
+    r = run_evapi(["--frobnicate"], base_env())
+    eq(r.returncode, 64)
+    check("--help" in r.stderr, r.stderr)
+
+
+@suite.test
+def empty_means_default():
+    """An empty variable counts as unset (compose passes empty strings)"""
+    r = run_evapi(["--check-config"], base_env(LOG_LEVEL="", ENVIRONMENT=""))
+    eq(r.returncode, 0, r.stderr)
+
+
+suite.run()

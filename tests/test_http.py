@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""The real binary over real HTTP: routes, methods, limits, logs."""
+
+import json
+import os
+import socket
+import subprocess
+import time
+
+from evapitest import (Suite, Server, check, eq, http, parse_response,
+                       raw_exchange, run_evapi, base_env, free_port, rss_kib)
+
+suite = Suite("http")
+srv = Server(suite, API_PLUGINS="health,version", ENVIRONMENT="test-env",
+             LOG_LEVEL="info")
+srv.start()
+
+
+@suite.test
+def health_ok():
+    """GET /health is 200 {"status":"ok"} as application/json"""
+    r = srv.get("/health")
+    eq(r.status, 200)
+    eq(r.body, b'{"status":"ok"}\n')
+    eq(r.header("Content-Type"), "application/json")
+    eq(r.header("Content-Length"), "16")
+
+
+@suite.test
+def head_like_get():
+    """HEAD /health: same status and headers as GET, no body"""
+    data = raw_exchange(srv.port, b"HEAD /health HTTP/1.1\r\nHost: x\r\n"
+                        b"Connection: close\r\n\r\n")
+    r, rest = parse_response(data, head=True)
+    eq(r.status, 200)
+    eq(r.header("Content-Length"), "16")
+    eq(r.header("Content-Type"), "application/json")
+    eq(rest, b"", "no body after the head")
+
+
+@suite.test
+def version_facts():
+    """GET /version reports name, version, commit, date, env, plugins, libs"""
+    r = srv.get("/version")
+    eq(r.status, 200)
+    v = r.json()
+    eq(v["name"], "evapi")
+    check(v["version"] and v["commit"] and v["build_date"], v)
+    eq(v["environment"], "test-env")
+    eq(v["plugins"], ["health", "version"])
+    check(v["libraries"]["libevent"].startswith("2."), v)
+    check(v["libraries"]["json-c"], v)
+    out = run_evapi(["--version"], base_env()).stdout
+    check(v["version"] in out and v["commit"] in out, out)
+    check("libevent" in out and "json-c" in out, out)
+
+
+@suite.test
+def not_found_json():
+    """Unknown path: 404 with a JSON body"""
+    r = srv.get("/nope")
+    eq(r.status, 404)
+    eq(r.json(), {"error": "not found", "status": 404})
+
+
+@suite.test
+def raw_path_routing():
+    """Only the exact raw path routes: encoded or dotted variants are 404"""
+    for path in ("/%68ealth", "/health%00x", "/health/", "//health",
+                 "/x/../health", "/HEALTH", "http://localhost/health"):
+        eq(srv.get(path).status, 404, path)
+    eq(srv.get("/health?probe=1").status, 200, "a query string is allowed")
+
+
+@suite.test
+def method_not_allowed():
+    """POST, PUT, DELETE, OPTIONS on a known path: 405 with Allow"""
+    for m in ("POST", "PUT", "DELETE", "OPTIONS", "PATCH"):
+        r = http(srv.port, "/health", method=m)
+        eq(r.status, 405, m)
+        eq(r.header("Allow"), "GET, HEAD", m)
+        eq(r.json()["status"], 405, m)
+
+
+@suite.test
+def keep_alive():
+    """Three pipelined requests on one connection get three ordered answers"""
+    req = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    last = b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    data = raw_exchange(srv.port, req + req + last)
+    r1, rest = parse_response(data)
+    r2, rest = parse_response(rest)
+    r3, rest = parse_response(rest)
+    eq([r1.status, r2.status, r3.status], [200, 200, 200])
+    check(b'"name":"evapi"' in r3.body, r3.body)
+
+
+@suite.test
+def oversized_headers():
+    """A header block over MAX_HEADER_SIZE gets a 4xx; the server serves on"""
+    big = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n"
+    data = raw_exchange(srv.port, big)
+    status = int(data.split(b" ")[1]) if data else 0
+    check(400 <= status < 500, f"got {data[:80]!r}")
+    eq(srv.get("/health").status, 200)
+
+
+@suite.test
+def oversized_body():
+    """A body over MAX_BODY_SIZE gets 413, and the client receives it"""
+    r = http(srv.port, "/health", method="POST", body=b"x" * 20000)
+    eq(r.status, 413)
+    eq(srv.get("/health").status, 200)
+
+
+@suite.test
+def json_logs():
+    """stdout is JSON lines; the start line carries the build facts"""
+    recs = srv.log_records()
+    check(recs, "no log lines")
+    for rec in recs:
+        check({"time", "level", "msg"} <= rec.keys(), rec)
+    start = [r for r in recs if r["msg"] == "evapi started"]
+    eq(len(start), 1, "one start line")
+    s = start[0]
+    eq(s["environment"], "test-env")
+    eq(s["plugins"], "health,version")
+    eq(s["address"], f"127.0.0.1:{srv.port}")
+    check(s["version"] and s["commit"], s)
+    check(not any(r["level"] == "debug" for r in recs), "LOG_LEVEL=info hides debug")
+
+
+@suite.test
+def access_log():
+    """ACCESS_LOG=on writes one line per request with method, path, status"""
+    with Server(suite, API_PLUGINS="health", ACCESS_LOG="on",
+                LOG_LEVEL="info") as s:
+        s.start()
+        s.get("/nope")
+        time.sleep(0.1)
+        lines = [r for r in s.log_records() if r["msg"] == "request"
+                 and r["path"] == "/nope"]
+        eq(len(lines), 1, "one access line")
+        eq(lines[0]["status"], "404")
+        eq(lines[0]["method"], "GET")
+
+
+@suite.test
+def healthcheck_live_and_dead():
+    """--healthcheck exits 0 against a live server, 1 against a dead port"""
+    env = base_env(PORT=srv.port)
+    r = run_evapi(["--healthcheck"], env)
+    eq(r.returncode, 0, r.stderr)
+    r = run_evapi(["-health"], env)
+    eq(r.returncode, 0, r.stderr)
+    dead = free_port()
+    t0 = time.monotonic()
+    r = run_evapi(["--healthcheck"], base_env(PORT=dead))
+    eq(r.returncode, 1)
+    check(time.monotonic() - t0 < 2.5, "dead port answered within the timeout")
+
+
+@suite.test
+def healthcheck_timeout():
+    """--healthcheck gives up after HEALTHCHECK_TIMEOUT_MS on a mute server"""
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(8)
+        port = mute.getsockname()[1]
+        t0 = time.monotonic()
+        r = run_evapi(["--healthcheck"],
+                      base_env(PORT=port, HEALTHCHECK_TIMEOUT_MS=300))
+        took = time.monotonic() - t0
+    eq(r.returncode, 1)
+    check(took < 2.0, f"took {took:.2f}s")
+
+
+@suite.test
+def workers_serve():
+    """WORKERS=2 runs two loops on one port; both answer"""
+    with Server(suite, API_PLUGINS="health,version", WORKERS=2,
+                LOG_LEVEL="info") as s:
+        s.start()
+        for _ in range(20):
+            eq(s.get("/health").status, 200)
+        start = [r for r in s.log_records() if r["msg"] == "evapi started"][0]
+        eq(start["workers"], "2")
+
+
+@suite.test
+def ipv6_bind():
+    """BIND_ADDRESS=::1 serves over IPv6"""
+    try:
+        with socket.socket(socket.AF_INET6) as t:
+            t.bind(("::1", 0))
+    except OSError as e:
+        from evapitest import skip
+        skip(f"no IPv6 loopback here: {e}")
+    with Server(suite, API_PLUGINS="health", BIND_ADDRESS="::1") as s:
+        s.start(wait=False)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                r = http(s.port, "/health", host="::1")
+                break
+            except OSError:
+                check(time.monotonic() < deadline, "no answer on ::1")
+                time.sleep(0.05)
+        eq(r.status, 200)
+        r = run_evapi(["--healthcheck"], base_env(PORT=s.port, BIND_ADDRESS="::1"))
+        eq(r.returncode, 0)
+
+
+@suite.test
+def idle_rss():
+    """Idle RSS is reported (and stays small)"""
+    kib = rss_kib(srv.proc.pid)
+    print(f"# idle RSS {kib} KiB")
+    check(kib < 64 * 1024, f"{kib} KiB")
+
+
+suite.run()
