@@ -86,6 +86,13 @@ void evapi_die_config(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
 void evapi_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* ---- allocation (alloc.c) --------------------------------------------- */
+
+/* Per-thread small-object cache for libevent; call before any libevent
+ * function. flush returns the calling thread's cache to libc. */
+void evapi_alloc_install(void);
+void evapi_alloc_flush(void);
+
 /* ---- secrets (redact.c) ------------------------------------------------- */
 
 void evapi_redact_conninfo(const char *in, char *out, size_t outlen);

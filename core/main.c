@@ -89,13 +89,18 @@ main(int argc, char **argv)
 	struct evapi_config cfg;
 	const char *a = argc > 1 ? argv[1] : NULL;
 
+	evapi_alloc_install();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc > 2) {
 		evapi_err("too many arguments; see evapi --help");
 		return EXIT_USAGE;
 	}
-	if (a == NULL)
-		return serve(0);
+	if (a == NULL) {
+		int rc = serve(0);
+
+		evapi_alloc_flush();
+		return rc;
+	}
 	if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 		help(argv[0]);
 		return 0;

@@ -35,6 +35,39 @@ is_uri(const char *s)
 	       strncmp(s, "postgres://", 11) == 0;
 }
 
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+/* Is the parameter name at P (up to '=') "password" once its percent
+ * escapes are decoded? libpq decodes them: "%70assword" is a password. */
+static int
+is_password_param(const char *p, size_t *keylen)
+{
+	char key[16];
+	size_t k = 0, i = 0;
+
+	while (p[i] != '\0' && p[i] != '=' && p[i] != '&' && p[i] != '#') {
+		int c = (unsigned char)p[i];
+
+		if (c == '%' && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
+			c = hexval(p[i + 1]) * 16 + hexval(p[i + 2]);
+			i += 2;
+		}
+		if (k < sizeof(key) - 1)
+			key[k++] = (char)c;
+		i++;
+	}
+	key[k] = '\0';
+	*keylen = i;
+	return p[i] == '=' && strcasecmp(key, "password") == 0;
+}
+
 /* URI: userinfo password and ?password= / &password= parameters. */
 static void
 redact_uri(const char *in, struct out *o)
@@ -61,11 +94,11 @@ redact_uri(const char *in, struct out *o)
 	p = end + strcspn(end, "?#");
 	emit(o, auth, (size_t)(p - auth));
 	while (*p != '\0') {
-		size_t seg = strcspn(p + 1, "&#") + 1;
+		size_t seg = strcspn(p + 1, "&#") + 1, keylen;
 
 		if ((*p == '?' || *p == '&') &&
-		    strncasecmp(p + 1, "password=", 9) == 0) {
-			emit(o, p, 10);
+		    is_password_param(p + 1, &keylen)) {
+			emit(o, p, keylen + 2);
 			emit(o, "***", 3);
 		} else {
 			emit(o, p, seg);

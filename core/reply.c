@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -81,21 +82,43 @@ evapi_bodies_free(void)
 	}
 }
 
+/* evhttp formats the Date header with strftime and snprintf on every
+ * response; it changes once a second, so each thread keeps it formatted. */
+static const char *
+http_date(void)
+{
+	static __thread char date[40];
+	static __thread time_t formatted = -1;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now != formatted) {
+		gmtime_r(&now, &tm);
+		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		formatted = now;
+	}
+	return date;
+}
+
 static int
 is_head(struct evhttp_request *req)
 {
 	return evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
 }
 
+/* Content-Length comes pre-formatted, and Date from the per-second cache,
+ * so evhttp formats neither. HEAD gets them too: evhttp adds no
+ * Content-Type or Content-Length to a response without a body, and HEAD
+ * must answer like GET. */
 static void
 send_reply(struct evhttp_request *req, int status, const char *clen)
 {
-	if (is_head(req)) {
-		struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 
+	if (is_head(req))
 		evhttp_add_header(h, "Content-Type", "application/json");
-		evhttp_add_header(h, "Content-Length", clen);
-	}
+	evhttp_add_header(h, "Content-Length", clen);
+	evhttp_add_header(h, "Date", http_date());
 	evapi_request_answered(req, status);
 	evhttp_send_reply(req, status, NULL, NULL);
 }

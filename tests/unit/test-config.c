@@ -175,6 +175,10 @@ test_redact(void)
 	redacts("host=db password = 'se cr\\'et' dbname=app",
 		"host=db password=*** dbname=app");
 	redacts("postgresql:///app?host=/run/pg", "postgresql:///app?host=/run/pg");
+	redacts("postgresql://app@db/app?%70assword=s3cret",
+		"postgresql://app@db/app?%70assword=***");
+	redacts("postgresql://app@db/app?sslmode=require&PASSWORD=s3cret",
+		"postgresql://app@db/app?sslmode=require&PASSWORD=***");
 }
 
 int
