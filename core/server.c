@@ -488,8 +488,12 @@ teardown(struct evapi_server *srv)
 		if (w->thread_started)
 			pthread_join(w->thread, NULL);
 	}
-	/* Plugins answer what still waits, then the loops can go. */
+	/* Plugins answer what still waits; one more non-blocking turn of each
+	 * loop writes those answers before the connections are freed. */
 	evapi_plugins_fini(srv);
+	for (i = 0; i < srv->nworkers; i++)
+		if (srv->workers[i].base != NULL)
+			event_base_loop(srv->workers[i].base, EVLOOP_NONBLOCK);
 	free_signals();
 	for (i = 0; i < srv->nworkers; i++) {
 		struct evapi_worker *w = &srv->workers[i];

@@ -46,8 +46,8 @@
 
 #include "pgcheck.h"
 
-#define PGC_MAX_HOSTS 16     /* entries in a host list */
-#define PGC_MAX_ADDRS 4      /* addresses tried per host name */
+#define PGC_MAX_HOSTS 16 /* entries in a host list */
+#define PGC_MAX_ADDRS 4	 /* addresses tried per host name */
 #define PGC_BACKOFF_MIN_MS 250
 #define PGC_BACKOFF_MAX_MS 2000
 #define PGC_QUERY "SELECT 1"
@@ -56,15 +56,19 @@
 
 enum pgc_state { PGC_IDLE, PGC_RESOLVING, PGC_CONNECTING, PGC_QUERYING };
 
-enum pgc_host_type { PGC_HOST_DEFAULT, PGC_HOST_UNIX, PGC_HOST_NUMERIC,
-		     PGC_HOST_NAME };
+enum pgc_host_type {
+	PGC_HOST_DEFAULT,
+	PGC_HOST_UNIX,
+	PGC_HOST_NUMERIC,
+	PGC_HOST_NAME
+};
 
 struct pgc_resolve;
 
 /* One evdns lookup for one host name of the list. */
 struct pgc_lookup {
 	struct pgc_resolve *rs;
-	int host;  /* index into pc->hosts */
+	int host; /* index into pc->hosts */
 	int done;
 	int err;
 	struct evutil_addrinfo *ai;
@@ -113,9 +117,9 @@ struct pgcheck {
 
 	/* State. */
 	enum pgc_state state;
-	PGconn *conn;     /* when IDLE: an established, idle connection */
-	int attempt;      /* this check is opening a new connection */
-	int reused;       /* this check started on an existing connection */
+	PGconn *conn;	  /* when IDLE: an established, idle connection */
+	int attempt;	  /* this check is opening a new connection */
+	int reused;	  /* this check started on an existing connection */
 	struct event *io; /* the one pending socket event, if any */
 	struct event *deadline;
 	struct pgc_resolve *rs;
@@ -124,7 +128,7 @@ struct pgcheck {
 	enum pgcheck_reason last_reason;
 	enum pgcheck_reason query_reason; /* first error result of the query */
 	char query_msg[PGC_DETAIL_LEN];
-	char notice[PGC_DETAIL_LEN];      /* last server notice, scrubbed */
+	char notice[PGC_DETAIL_LEN]; /* last server notice, scrubbed */
 	char detail[PGC_DETAIL_LEN];
 };
 
@@ -175,7 +179,7 @@ pgc_log(struct pgcheck *pc, int level, const char *msg, const char *key,
 		pc->hooks.log(pc->arg, level, msg, key, value);
 }
 
-/* --- messages: one line, password scrubbed, classified ------------------ */
+/* --- messages: one line, password scrubbed, classified -------------------- */
 
 /* Copy MSG to OUT as one trimmed line with every occurrence of the
  * password replaced, then truncated (scrubbing before truncating, so a
@@ -184,7 +188,10 @@ static void
 pgc_clean(const struct pgcheck *pc, char *out, size_t outlen, const char *msg)
 {
 	const char *pw = pc->password;
-	size_t pwlen = pw ? strlen(pw) : 0;
+	/* libpq never prints the password; this is a second line of defence.
+	 * Scrubbing a one- to three-character password would only mangle
+	 * every word containing it. */
+	size_t pwlen = pw && strlen(pw) >= 4 ? strlen(pw) : 0;
 	size_t o = 0;
 	int space = 0;
 
@@ -246,6 +253,7 @@ pgc_classify(const char *msg, int connecting)
 		{"no password supplied", PGCHECK_AUTH},
 		{"pg_hba.conf", PGCHECK_AUTH},
 		{"SCRAM", PGCHECK_AUTH},
+		{"does not exist", PGCHECK_NO_DATABASE},
 		{"shutting down", PGCHECK_SHUTTING_DOWN},
 		{"administrator command", PGCHECK_SHUTTING_DOWN},
 		{"starting up", PGCHECK_STARTING_UP},
@@ -272,10 +280,12 @@ pgc_classify(const char *msg, int connecting)
 		int err;
 		enum pgcheck_reason reason;
 	} errs[] = {
-		{ECONNREFUSED, PGCHECK_REFUSED}, {ENOENT, PGCHECK_REFUSED},
+		{ECONNREFUSED, PGCHECK_REFUSED},
+		{ENOENT, PGCHECK_REFUSED},
 		{ENETUNREACH, PGCHECK_UNREACHABLE},
 		{EHOSTUNREACH, PGCHECK_UNREACHABLE},
-		{ECONNRESET, PGCHECK_LOST}, {EPIPE, PGCHECK_LOST},
+		{ECONNRESET, PGCHECK_LOST},
+		{EPIPE, PGCHECK_LOST},
 		{ETIMEDOUT, PGCHECK_TIMEOUT},
 	};
 	size_t i;
@@ -284,9 +294,8 @@ pgc_classify(const char *msg, int connecting)
 		msg = "";
 	/* "role ... does not exist" is an authentication problem (only seen
 	 * with trust auth); "database ... does not exist" is not. */
-	if (strstr(msg, "does not exist"))
-		return strstr(msg, "role \"") ? PGCHECK_AUTH
-					      : PGCHECK_NO_DATABASE;
+	if (strstr(msg, "role \"") && strstr(msg, "does not exist"))
+		return PGCHECK_AUTH;
 	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++)
 		if (strcasestr(msg, table[i].needle))
 			return table[i].reason;
@@ -393,7 +402,7 @@ host_type(const char *h)
 	return PGC_HOST_NAME;
 }
 
-/* --- connection and io ------------------------------------------------------ */
+/* --- connection and io ---------------------------------------------------- */
 
 static void
 pgc_io_free(struct pgcheck *pc)
@@ -496,7 +505,7 @@ pgc_finish(struct pgcheck *pc, enum pgcheck_reason reason, const char *msg)
 		if (pc->attempt) {
 			pc->attempt_failures++;
 			pc->next_attempt_ms =
-			    mono_ms() + backoff_ms(pc->attempt_failures);
+				mono_ms() + backoff_ms(pc->attempt_failures);
 		} else {
 			/* An existing connection failed (timeout): retry at
 			 * the next check without waiting. */
@@ -508,20 +517,26 @@ pgc_finish(struct pgcheck *pc, enum pgcheck_reason reason, const char *msg)
 	pc->hooks.done(pc->arg, reason, pc->detail);
 }
 
-/* --- the idle connection ------------------------------------------------- */
+/* --- the idle connection -------------------------------------------------- */
 
 static void
 pgc_idle_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pgcheck *pc = arg;
 	PGnotify *n;
+	int alive;
 
 	(void)fd;
 	(void)what;
 	/* Readable while idle: a notice, a FATAL before the server closes the
-	 * connection (shutdown, admin kill), or EOF. PQisBusy parses it. */
-	if (!PQconsumeInput(pc->conn) || (PQisBusy(pc->conn), 0) ||
-	    PQstatus(pc->conn) == CONNECTION_BAD) {
+	 * connection (shutdown, admin kill), or EOF. PQisBusy parses what
+	 * came (notices go to pgc_notice). */
+	alive = PQconsumeInput(pc->conn);
+	if (alive) {
+		(void)PQisBusy(pc->conn);
+		alive = PQstatus(pc->conn) == CONNECTION_OK;
+	}
+	if (!alive) {
 		char msg[2 * PGC_DETAIL_LEN];
 
 		snprintf(msg, sizeof(msg), "%s %s", pc->notice,
@@ -547,7 +562,7 @@ pgc_watch_idle(struct pgcheck *pc)
 		pgc_drop_conn(pc);
 }
 
-/* --- the query ------------------------------------------------------------- */
+/* --- the query ------------------------------------------------------------ */
 
 static void
 pgc_query_failed(struct pgcheck *pc, enum pgcheck_reason reason,
@@ -662,7 +677,7 @@ pgc_send_query(struct pgcheck *pc)
 	pgc_flush(pc);
 }
 
-/* --- connecting ---------------------------------------------------------- */
+/* --- connecting ----------------------------------------------------------- */
 
 static void
 pgc_connect_cb(evutil_socket_t fd, short what, void *arg)
@@ -688,8 +703,8 @@ pgc_connect_cb(evutil_socket_t fd, short what, void *arg)
 				   PQerrorMessage(pc->conn));
 			return;
 		}
-		pgc_log(pc, PGCHECK_LOG_INFO,
-			"database connection established", "host",
+		pgc_log(pc, PGCHECK_LOG_INFO, "database connection established",
+			"host",
 			PQhost(pc->conn) && *PQhost(pc->conn) ? PQhost(pc->conn)
 							      : "default");
 		pgc_send_query(pc);
@@ -733,10 +748,10 @@ add_resolved(struct pgc_list *h, struct pgc_list *a, struct pgc_list *p,
 
 		if (ai->ai_family == AF_INET)
 			src = &((const struct sockaddr_in *)ai->ai_addr)
-				   ->sin_addr;
+				       ->sin_addr;
 		else if (ai->ai_family == AF_INET6)
 			src = &((const struct sockaddr_in6 *)ai->ai_addr)
-				   ->sin6_addr;
+				       ->sin6_addr;
 		else
 			continue;
 		if (!evutil_inet_ntop(ai->ai_family, src, buf, sizeof(buf)))
@@ -771,8 +786,7 @@ pgc_connect(struct pgcheck *pc, const struct pgc_resolve *rs)
 
 	if (pc->expand_hosts) {
 		for (int i = 0; i < pc->nhosts; i++) {
-			const char *port =
-			    pc->nports > 1 ? pc->ports[i] : NULL;
+			const char *port = pc->nports > 1 ? pc->ports[i] : NULL;
 			const struct pgc_lookup *lk = NULL;
 
 			switch (pc->htype[i]) {
@@ -924,7 +938,7 @@ pgc_start_connect(struct pgcheck *pc)
 		pgc_resolve_complete(rs);
 }
 
-/* --- public ------------------------------------------------------------------ */
+/* --- public --------------------------------------------------------------- */
 
 static void
 pgc_deadline_cb(evutil_socket_t fd, short what, void *arg)
@@ -1087,8 +1101,8 @@ pgc_configure(struct pgcheck *pc, char *err, size_t errlen)
 
 struct pgcheck *
 evapi_pgcheck_new(struct event_base *base, const char *conninfo,
-	    unsigned timeout_ms, const struct pgcheck_hooks *hooks, void *arg,
-	    char *err, size_t errlen)
+		  unsigned timeout_ms, const struct pgcheck_hooks *hooks,
+		  void *arg, char *err, size_t errlen)
 {
 	struct pgcheck *pc = NULL;
 	char *perr = NULL;
@@ -1115,8 +1129,8 @@ evapi_pgcheck_new(struct event_base *base, const char *conninfo,
 		 * problem it is. */
 		snprintf(err, errlen, "%s",
 			 perr && strstr(perr, "URI")
-			     ? "not a valid postgresql:// URI"
-			     : "not a valid key=value connection string");
+				 ? "not a valid postgresql:// URI"
+				 : "not a valid key=value connection string");
 		goto fail;
 	}
 	if (pgc_configure(pc, err, errlen) < 0)
@@ -1130,8 +1144,8 @@ evapi_pgcheck_new(struct event_base *base, const char *conninfo,
 		/* Reads /etc/resolv.conf and /etc/hosts once, now, before the
 		 * loop runs (EVDNS_BASE_INITIALIZE_NAMESERVERS loads the
 		 * hosts file too). */
-		pc->dns = evdns_base_new(base,
-					 EVDNS_BASE_INITIALIZE_NAMESERVERS);
+		pc->dns =
+			evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
 		if (!pc->dns) {
 			snprintf(err, errlen, "cannot start the DNS resolver");
 			goto fail;
@@ -1143,6 +1157,39 @@ fail:
 	PQfreemem(perr);
 	evapi_pgcheck_free(pc);
 	return NULL;
+}
+
+static const char *
+opt_value(const struct pgcheck *pc, const char *key)
+{
+	for (const PQconninfoOption *o = pc->opts; o->keyword; o++)
+		if (!strcmp(o->keyword, key) && o->val && *o->val)
+			return o->val;
+	return NULL;
+}
+
+void
+evapi_pgcheck_target(const struct pgcheck *pc, char *out, size_t outlen)
+{
+	static const char *const keys[] = {"host",   "hostaddr", "port",
+					   "dbname", "user",	 "sslmode"};
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *v = opt_value(pc, keys[i]);
+		int n;
+
+		if (!v)
+			continue;
+		n = snprintf(out + len, outlen - len, "%s%s=%s", len ? " " : "",
+			     keys[i], v);
+		if (n < 0 || (size_t)n >= outlen - len)
+			break;
+		len += (size_t)n;
+	}
+	if (len == 0)
+		snprintf(out, outlen, "libpq defaults");
 }
 
 void

@@ -66,8 +66,8 @@ struct pgcheck;
 /* Parse CONNINFO (URI or key=value) and prepare, without connecting.
  * NULL on error, with a message in ERR that never quotes the input (it
  * may hold a password). */
-struct pgcheck *evapi_pgcheck_new(struct event_base *base,
-				  const char *conninfo, unsigned timeout_ms,
+struct pgcheck *evapi_pgcheck_new(struct event_base *base, const char *conninfo,
+				  unsigned timeout_ms,
 				  const struct pgcheck_hooks *hooks, void *arg,
 				  char *err, size_t errlen);
 
@@ -79,5 +79,10 @@ int evapi_pgcheck_run(struct pgcheck *pc);
 void evapi_pgcheck_free(struct pgcheck *pc);
 
 const char *evapi_pgcheck_reason_str(enum pgcheck_reason reason);
+
+/* "host=... port=... dbname=... user=..." from the parsed options, for
+ * logs: built from the parsed fields, so it can never carry the password
+ * whatever its spelling in the connection string. */
+void evapi_pgcheck_target(const struct pgcheck *pc, char *out, size_t outlen);
 
 #endif /* EVAPI_READY_PGCHECK_H */

@@ -36,7 +36,7 @@ struct waiter {
 	struct ready *r;
 	struct evhttp_request *req;
 	struct event_base *base; /* the request's own loop */
-	int handed;              /* scheduled on BASE with its answer */
+	int handed;		 /* scheduled on BASE with its answer */
 	int status;
 	const evapi_body *body;
 	struct waiter *prev, *next;
@@ -55,8 +55,8 @@ struct ready {
 	const evapi_body *body_fail[PGCHECK_NREASONS];
 
 	/* Main loop only. */
-	int have_state;              /* a check has finished before */
-	enum pgcheck_reason state;   /* its result, for change logs */
+	int have_state;		   /* a check has finished before */
+	enum pgcheck_reason state; /* its result, for change logs */
 
 	/* Shared by every loop; guarded by MU. */
 	pthread_mutex_t mu;
@@ -167,7 +167,7 @@ ready_get(struct evhttp_request *req, void *arg)
 		event_active(r->start_ev, EV_TIMEOUT, 1);
 }
 
-/* --- the main loop's side ---------------------------------------------------- */
+/* --- the main loop's side ------------------------------------------------- */
 
 static void
 ready_start(evutil_socket_t fd, short what, void *arg)
@@ -180,8 +180,7 @@ ready_start(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-log_transition(struct ready *r, enum pgcheck_reason reason,
-	       const char *detail)
+log_transition(struct ready *r, enum pgcheck_reason reason, const char *detail)
 {
 	const char *why = evapi_pgcheck_reason_str(reason);
 
@@ -206,8 +205,8 @@ static void
 ready_done(void *arg, enum pgcheck_reason reason, const char *detail)
 {
 	struct ready *r = arg;
-	const evapi_body *body = reason == PGCHECK_OK ? r->body_ok
-						       : r->body_fail[reason];
+	const evapi_body *body =
+		reason == PGCHECK_OK ? r->body_ok : r->body_fail[reason];
 	int status = reason == PGCHECK_OK ? 200 : 503;
 	struct waiter *w;
 
@@ -264,7 +263,7 @@ ready_log(void *arg, int level, const char *msg, const char *key,
 	r->api->log(r->host, level, msg, key, value, NULL);
 }
 
-/* --- init and fini ------------------------------------------------------------ */
+/* --- init and fini -------------------------------------------------------- */
 
 static int
 build_bodies(struct ready *r)
@@ -273,7 +272,8 @@ build_bodies(struct ready *r)
 	int i;
 
 	r->body_ok = r->api->body_json(
-		r->host, "{\"status\":\"ok\",\"checks\":{\"database\":\"ok\"}}");
+		r->host,
+		"{\"status\":\"ok\",\"checks\":{\"database\":\"ok\"}}");
 	r->body_draining =
 		r->api->body_json(r->host, "{\"status\":\"draining\"}");
 	if (!r->body_ok || !r->body_draining)
@@ -352,15 +352,17 @@ ready_init(const struct evapi_api *api, evapi_host *host, void **state)
 	    EVAPI_OK)
 		goto fail;
 
-	api->redact(url, redacted, sizeof(redacted));
 	{
 		char t[16], c[16];
 
+		/* From the parsed fields, not the string: no redaction rule
+		 * to get wrong. */
+		evapi_pgcheck_target(r->pc, redacted, sizeof(redacted));
 		snprintf(t, sizeof(t), "%lu", timeout_ms);
 		snprintf(c, sizeof(c), "%lu", cache_ms);
-		api->log(host, EVAPI_LOG_DEBUG, "database check configured",
-			 "database_url", redacted, "timeout_ms", t,
-			 "cache_ms", c, NULL);
+		api->log(host, EVAPI_LOG_INFO, "database check configured",
+			 "database", redacted, "timeout_ms", t, "cache_ms", c,
+			 NULL);
 	}
 	/* A first check as soon as the main loop runs: the state is logged at
 	 * start and the first probe is usually answered from the cache. */
