@@ -541,5 +541,48 @@ def test_drain():
         no_secret(s, p.password)
 
 
+@suite.test
+def test_no_user_no_passwd_entry():
+    """No user in DATABASE_URL and a uid without a passwd entry: user "evapi" is used"""
+    if os.geteuid() != 0:
+        et.skip("needs root to run evapi as a uid without a passwd entry")
+    import pwd
+    import shutil
+    uid = 54321
+    try:
+        pwd.getpwuid(uid)
+        et.skip(f"uid {uid} has a passwd entry here")
+    except KeyError:
+        pass
+    # A copy the unprivileged uid can read, wherever the build tree is.
+    d = tempfile.mkdtemp(prefix="evapi-nouser-")
+    suite.cleanups.append(lambda: shutil.rmtree(d, ignore_errors=True))
+    os.chmod(d, 0o755)
+    binary = os.path.join(d, "evapi")
+    shutil.copy(et.evapi_bin(), binary)
+    os.chmod(binary, 0o755)
+    env = {}
+    if os.environ.get("EVAPI_STATIC") != "yes":
+        plugins = os.path.join(d, "plugins")
+        os.mkdir(plugins, 0o755)
+        for f in ("health.so", "ready.so"):
+            shutil.copy(os.path.join(os.environ["EVAPI_PLUGIN_DIR"], f), plugins)
+            os.chmod(os.path.join(plugins, f), 0o644)
+        env["API_PLUGIN_DIR"] = plugins
+    p = pg()
+    url = f"postgresql://:{p.password}@127.0.0.1:{p.port}/{p.DB}"
+    s = server(url, **env)
+    s.wrapper = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+    orig = et.evapi_bin
+    et.evapi_bin = lambda: binary
+    try:
+        with s:
+            s.start()
+            r = s.get("/ready")
+            et.eq(r.status, 200, f"{r.body!r} {s.stdout()[-800:]}")
+    finally:
+        et.evapi_bin = orig
+
+
 if __name__ == "__main__":
     suite.run()

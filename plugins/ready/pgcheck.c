@@ -34,6 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <pwd.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -52,6 +54,8 @@
 #define PGC_BACKOFF_MAX_MS 2000
 #define PGC_QUERY "SELECT 1"
 #define PGC_APP_NAME "evapi-ready"
+#define PGC_DEFAULT_USER "evapi"
+#define PGC_SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 #define PGC_DETAIL_LEN 256
 
 enum pgc_state { PGC_IDLE, PGC_RESOLVING, PGC_CONNECTING, PGC_QUERYING };
@@ -94,6 +98,7 @@ struct pgc_list {
 };
 
 struct pgcheck {
+	int defaulted_user; /* no user given and no passwd entry: "evapi" */
 	struct event_base *base;
 	struct evdns_base *dns; /* only when a host name must be resolved */
 	struct pgcheck_hooks hooks;
@@ -991,6 +996,51 @@ evapi_pgcheck_run(struct pgcheck *pc)
 	return 0;
 }
 
+static const char *
+opt_value(const struct pgcheck *pc, const char *key);
+
+/* No user in DATABASE_URL nor PGUSER: libpq takes the name of the Unix
+ * user, and fails every check when the uid has no passwd entry (a scratch
+ * image run with --user 12345). Then evapi uses "evapi", the user its
+ * images define, so the behaviour does not depend on /etc/passwd. */
+static int
+pgc_default_user(struct pgcheck *pc, int n)
+{
+	if (opt_value(pc, "user") || getenv("PGUSER") ||
+	    getpwuid(geteuid()) != NULL)
+		return n;
+	pc->kw[n] = "user";
+	pc->val[n++] = PGC_DEFAULT_USER;
+	pc->defaulted_user = 1;
+	return n;
+}
+
+/* sslmode=verify-ca/verify-full without sslrootcert: libpq 15 wants
+ * ~/.postgresql/root.crt, which no container has. Use the CA bundle the
+ * system (or SSL_CERT_FILE) provides, unless that root.crt exists. */
+static int
+pgc_default_rootcert(struct pgcheck *pc, int n)
+{
+	const char *mode = opt_value(pc, "sslmode"), *home = getenv("HOME");
+	const char *bundle = getenv("SSL_CERT_FILE");
+	char own[1024];
+
+	if (!mode)
+		mode = getenv("PGSSLMODE");
+	if (!mode || strncmp(mode, "verify-", 7) != 0 ||
+	    opt_value(pc, "sslrootcert") || getenv("PGSSLROOTCERT"))
+		return n;
+	if (home && snprintf(own, sizeof(own), "%s/.postgresql/root.crt",
+			     home) < (int)sizeof(own) &&
+	    access(own, R_OK) == 0)
+		return n;
+	if (!bundle || !*bundle)
+		bundle = PGC_SYSTEM_CA_BUNDLE;
+	pc->kw[n] = "sslrootcert";
+	pc->val[n++] = bundle;
+	return n;
+}
+
 /* Read the parsed options: everything passes through to libpq except the
  * host, hostaddr and port lists, which are rebuilt per attempt. */
 static int
@@ -1003,9 +1053,9 @@ pgc_configure(struct pgcheck *pc, char *err, size_t errlen)
 	for (o = pc->opts; o->keyword; o++)
 		count++;
 	/* + host, hostaddr, port, fallback_application_name, gssencmode,
-	 * and the terminating NULL. */
-	pc->kw = calloc((size_t)count + 6, sizeof(*pc->kw));
-	pc->val = calloc((size_t)count + 6, sizeof(*pc->val));
+	 * user, sslrootcert and the terminating NULL. */
+	pc->kw = calloc((size_t)count + 8, sizeof(*pc->kw));
+	pc->val = calloc((size_t)count + 8, sizeof(*pc->val));
 	if (!pc->kw || !pc->val) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -1095,6 +1145,8 @@ pgc_configure(struct pgcheck *pc, char *err, size_t errlen)
 		pc->kw[n] = "gssencmode";
 		pc->val[n++] = "disable";
 	}
+	n = pgc_default_user(pc, n);
+	n = pgc_default_rootcert(pc, n);
 	pc->nopt = n;
 	return 0;
 }
