@@ -25,7 +25,9 @@ import blackhole  # noqa: E402
 import evapitest as et  # noqa: E402
 import pgcluster  # noqa: E402
 
-suite = et.Suite("ready", required=True)
+# Required in the dynamic build; the static build cannot run the LD_PRELOAD
+# case, which the dynamic run covers.
+suite = et.Suite("ready", required=os.environ.get("EVAPI_STATIC") != "yes")
 PG = None  # the shared cluster, started once
 
 OK_BODY = {"status": "ok", "checks": {"database": "ok"}}

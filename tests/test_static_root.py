@@ -109,7 +109,8 @@ def root_listing():
 
 
 def env(**over):
-    e = {"PORT": str(et.free_port()), "BIND_ADDRESS": "127.0.0.1",
+    e = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+         "PORT": str(et.free_port()), "BIND_ADDRESS": "127.0.0.1",
          "LOG_LEVEL": "info", "API_PLUGINS": "health,ready,version",
          # No sslrootcert: the system CA bundle is the default for
          # verify-full, which is what a scratch image ships.
