@@ -1,0 +1,489 @@
+#!/usr/bin/env bash
+# static-deps.sh - build the static (musl, x86_64) libraries a fully static
+# evapi binary links against: OpenSSL, libevent, json-c and libpq (+ libpgcommon.a,
+# libpgport.a; PostgreSQL 15 client, no GSSAPI/LDAP/readline/zlib/ICU, with OpenSSL).
+#
+# Usage:
+#   scripts/static-deps.sh [PREFIX]            build into PREFIX
+#   scripts/static-deps.sh --print-pins SRCPKG=DEBVERSION...
+#                                              download source packages, print pin lines
+# Environment:
+#   STATIC_DEPS_PREFIX  install prefix (default: $PWD/.static-deps/prefix; the argument wins)
+#   STATIC_DEPS_WORK    download/build/log dir (default: the .static-deps/ dir next to PREFIX)
+#   STATIC_DEPS_JOBS    parallel make jobs (default: nproc)
+#   STATIC_DEPS_CFLAGS  compiler flags (default: -Os -ffunction-sections -fdata-sections)
+#
+# Linking against the result (what configure should do):
+#   PKG_CONFIG_LIBDIR=$PREFIX/lib/pkgconfig pkg-config --static --cflags --libs libevent json-c libpq
+#   CC=musl-gcc, LDFLAGS="-static -Wl,--gc-sections"
+#
+# Sources are Debian source packages fetched with `apt-get source` (a deb-src entry is
+# added when none exists; needs root). Every downloaded file is checked against the
+# sha256 pinned in scripts/static-deps.versions, and dpkg-source checks the .dsc.
+#
+# How to change a version:
+#   1. pick a version the archive serves: apt-cache madison SRCPKG | grep Sources
+#   2. scripts/static-deps.sh --print-pins SRCPKG=DEBVERSION
+#   3. in scripts/static-deps.versions, set the version on the `source` line and
+#      replace that package's `sha256` lines with the printed ones
+#   4. rerun this script: the changed library (and libpq after an OpenSSL change)
+#      is rebuilt, the others are kept.
+# If a pinned version has left the archive, either update the pin as above or put the
+# pinned files (e.g. from snapshot.debian.org) into $STATIC_DEPS_WORK/src/: they are used
+# when their sha256 matches the pins.
+#
+# Reruns skip every library whose stamp ($PREFIX/.stamps/LIB) matches the current
+# version + build-flags hash. Logs: $STATIC_DEPS_WORK/logs/LIB-STEP.log.
+set -euo pipefail
+
+readonly LIBRARIES=(openssl libevent json-c libpq)
+readonly APT_INSTALL=(apt-get install -y -o DPkg::Lock::Timeout=900 --no-install-recommends)
+# Build tools (Debian packages). bison/flex are not needed: the PostgreSQL tarball
+# ships the generated parsers. dpkg-dev brings dpkg-source, patch, xz-utils, bzip2.
+readonly TOOL_PKGS=(musl-tools linux-libc-dev autoconf automake libtool cmake dpkg-dev make perl pkg-config)
+readonly SRC_LIST=/etc/apt/sources.list.d/static-deps-src
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+VERSIONS_FILE=$SCRIPT_DIR/static-deps.versions
+APT_UPDATED=0
+
+die() { printf 'static-deps: ERROR: %s\n' "$*" >&2; exit 1; }
+say() { printf 'static-deps: %s\n' "$*"; }
+
+# --- configuration ------------------------------------------------------------------
+
+# Resolve PREFIX and WORK to absolute paths; WORK defaults to .static-deps/ next to
+# PREFIX (or PREFIX's parent itself when that already is .static-deps/).
+setup_dirs() {
+    local arg=${1:-}
+    PREFIX=${arg:-${STATIC_DEPS_PREFIX:-$PWD/.static-deps/prefix}}
+    mkdir -p "$PREFIX"
+    PREFIX=$(cd "$PREFIX" && pwd)
+    local parent
+    parent=$(dirname "$PREFIX")
+    if [[ -n ${STATIC_DEPS_WORK:-} ]]; then
+        WORK=$STATIC_DEPS_WORK
+    elif [[ $(basename "$parent") == .static-deps ]]; then
+        WORK=$parent
+    else
+        WORK=$parent/.static-deps
+    fi
+    mkdir -p "$WORK"/{src,build,logs}
+    WORK=$(cd "$WORK" && pwd)
+    # CC and CFLAGS are passed as words to configure scripts: no whitespace allowed.
+    [[ $PREFIX$WORK != *[[:space:]]* ]] || die "PREFIX/WORK must not contain whitespace: '$PREFIX' '$WORK'"
+    JOBS=${STATIC_DEPS_JOBS:-$(nproc)}
+    CFLAGS_OPT=${STATIC_DEPS_CFLAGS:--Os -ffunction-sections -fdata-sections}
+}
+
+# Read scripts/static-deps.versions into SRCPKG[lib], SRCVER[lib], PIN[file].
+load_versions() {
+    declare -gA SRCPKG=() SRCVER=() PIN=()
+    [[ -r $VERSIONS_FILE ]] || die "missing $VERSIONS_FILE"
+    local kind a b c
+    while read -r kind a b c; do
+        case $kind in
+            ''|'#'*) ;;
+            source) SRCPKG[$a]=$b; SRCVER[$a]=$c ;;
+            sha256) PIN[$a]=$b ;;
+            *) die "$VERSIONS_FILE: unknown line '$kind $a $b $c'" ;;
+        esac
+    done <"$VERSIONS_FILE"
+    local lib
+    for lib in "${LIBRARIES[@]}"; do
+        [[ -n ${SRCVER[$lib]:-} ]] || die "$VERSIONS_FILE: no 'source $lib ...' line"
+    done
+}
+
+# --- build tools and apt --------------------------------------------------------------
+
+is_root() { [[ $(id -u) -eq 0 ]]; }
+
+apt_update() {
+    [[ $APT_UPDATED -eq 0 ]] || return 0
+    say "apt-get update"
+    apt-get -o DPkg::Lock::Timeout=900 update >"$WORK/logs/apt-update.log" 2>&1 \
+        || { tail -n 30 "$WORK/logs/apt-update.log" >&2; die "apt-get update failed"; }
+    # apt-get update exits 0 when some index could not be fetched (e.g. no network);
+    # show why, as the later error ("no deb-src URIs", "unable to locate") misleads.
+    grep -E '^(W|E): (Failed to fetch|Some index files)' "$WORK/logs/apt-update.log" >&2 || true
+    APT_UPDATED=1
+}
+
+# Install missing build tools (Debian, root), else fail with the list.
+ensure_tools() {
+    [[ $(uname -m) == x86_64 ]] || die "only x86_64 is supported (this is $(uname -m))"
+    if ! command -v dpkg-query >/dev/null; then
+        local c
+        for c in musl-gcc autoreconf automake libtoolize cmake dpkg-source make perl pkg-config; do
+            command -v "$c" >/dev/null || die "missing build tool '$c' (not Debian: install it yourself)"
+        done
+        return 0
+    fi
+    local p missing=()
+    for p in "${TOOL_PKGS[@]}"; do
+        [[ $(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null) == installed ]] || missing+=("$p")
+    done
+    [[ ${#missing[@]} -eq 0 ]] && return 0
+    is_root || die "missing packages: ${missing[*]} (run as root, or: sudo ${APT_INSTALL[*]} ${missing[*]})"
+    apt_update
+    say "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive "${APT_INSTALL[@]}" "${missing[@]}" >"$WORK/logs/apt-install.log" 2>&1 \
+        || { tail -n 30 "$WORK/logs/apt-install.log" >&2; die "apt-get install failed"; }
+}
+
+has_deb_src() {
+    grep -Eqs '^[[:space:]]*deb-src[[:space:]]|^Types:.*deb-src' \
+        /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources
+}
+
+# apt-get source needs deb-src entries; stock images have only "deb". Copy the
+# existing entries as deb-src into a separate file rather than editing the originals.
+ensure_deb_src() {
+    has_deb_src && return 0
+    is_root || die "no deb-src entry in /etc/apt (needed by apt-get source); add one or run as root"
+    if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
+        sed 's/^Types:.*/Types: deb-src/' /etc/apt/sources.list.d/debian.sources >"$SRC_LIST.sources"
+        say "added $SRC_LIST.sources"
+    elif grep -Eqs '^deb[[:space:]]' /etc/apt/sources.list; then
+        sed -n 's/^deb\([[:space:]]\)/deb-src\1/p' /etc/apt/sources.list >"$SRC_LIST.list"
+        say "added $SRC_LIST.list"
+    else
+        die "no Debian apt source found to derive a deb-src entry from"
+    fi
+    APT_UPDATED=0
+    apt_update
+}
+
+# --- sources ------------------------------------------------------------------------------
+
+# Files listed in a .dsc (its Checksums-Sha256 section).
+dsc_files() {
+    awk '/^Checksums-Sha256:/ {s=1; next} s && /^ / {print $3; next} {s=0}' "$1"
+}
+
+# Check FILE against its pin; return 1 on mismatch or absence.
+check_pin() {
+    local f=$1 name want got
+    name=$(basename "$f")
+    want=${PIN[$name]:-}
+    [[ -n $want ]] || die "no sha256 pin for $name in $VERSIONS_FILE (see the script header: --print-pins)"
+    [[ -f $f ]] || return 1
+    got=$(sha256sum "$f" | cut -d' ' -f1)
+    [[ $got == "$want" ]] && return 0
+    printf 'static-deps: sha256 mismatch for %s\n  pinned: %s\n  actual: %s\n' "$name" "$want" "$got" >&2
+    return 1
+}
+
+verify_sources() {
+    local dsc=$1 f
+    check_pin "$dsc" || return 1
+    for f in $(dsc_files "$dsc"); do
+        check_pin "$(dirname "$dsc")/$f" || return 1
+    done
+}
+
+download_source() {
+    local lib=$1 pkg=${SRCPKG[$1]} ver=${SRCVER[$1]} log=$WORK/logs/$1-download.log
+    ensure_deb_src
+    say "$lib: apt-get source $pkg=$ver"
+    # -o APT::Sandbox::User=root: the files go to a root-owned dir, skip the _apt warning.
+    if ! (cd "$WORK/src" && apt-get source --download-only -o APT::Sandbox::User=root "$pkg=$ver") >"$log" 2>&1; then
+        # Stale or missing package lists (e.g. a fresh image): update once and retry.
+        if is_root && [[ $APT_UPDATED -eq 0 ]]; then
+            apt_update
+            (cd "$WORK/src" && apt-get source --download-only -o APT::Sandbox::User=root "$pkg=$ver") >"$log" 2>&1 \
+                && return 0
+        fi
+        tail -n 30 "$log" >&2
+        printf 'static-deps: versions of %s the archive offers:\n' "$pkg" >&2
+        apt-cache madison "$pkg" 2>/dev/null | grep Sources >&2 || true
+        die "cannot download $pkg=$ver; pick an available version (see the script header) or put the pinned files into $WORK/src"
+    fi
+}
+
+# Make the pinned, verified source files of LIB available in $WORK/src.
+fetch_source() {
+    local lib=$1 pkg=${SRCPKG[$1]} ver=${SRCVER[$1]}
+    local dsc=$WORK/src/${pkg}_${ver#*:}.dsc
+    if [[ -f $dsc ]] && verify_sources "$dsc" 2>/dev/null; then
+        return 0
+    fi
+    # Missing or damaged cache (e.g. an interrupted download): fetch afresh.
+    if [[ -f $dsc ]]; then
+        local f
+        for f in $(dsc_files "$dsc"); do rm -f "$WORK/src/$f"; done
+        rm -f "$dsc"
+    fi
+    download_source "$lib"
+    verify_sources "$dsc" || die "downloaded $pkg $ver does not match the sha256 pins in $VERSIONS_FILE.
+  Same version, different bytes: find out why (mirror, tampering, re-upload) before re-pinning.
+  After changing the version on the 'source' line, re-pin: scripts/static-deps.sh --print-pins $pkg=$ver
+  and replace the sha256 lines of $pkg (see the script header)."
+}
+
+# Fresh source tree of LIB in $BUILD/src (Debian patches applied; dsc checksums checked).
+extract_source() {
+    local lib=$1 pkg=${SRCPKG[$1]} ver=${SRCVER[$1]}
+    rm -rf "$BUILD"
+    mkdir -p "$BUILD"
+    run_step "$lib" extract dpkg-source -x "$WORK/src/${pkg}_${ver#*:}.dsc" "$BUILD/src"
+    mkdir -p "$BUILD/obj"
+}
+
+# --- step runner -----------------------------------------------------------------------------
+
+# run_step LIB STEP CMD...: run CMD in a subshell with errexit (set -e is not
+# suspended there because the call is not part of a condition), log to
+# $WORK/logs/LIB-STEP.log, show the last 30 log lines on failure.
+run_step() {
+    local lib=$1 step=$2
+    shift 2
+    local log=$WORK/logs/$lib-$step.log start=$SECONDS rc
+    printf 'static-deps: %-8s %-10s ... ' "$lib" "$step"
+    set +e
+    (set -e; "$@") >"$log" 2>&1
+    rc=$?
+    set -e
+    if [[ $rc -ne 0 ]]; then
+        printf 'FAILED (exit %d)\n--- last 30 lines of %s ---\n' "$rc" "$log" >&2
+        tail -n 30 "$log" >&2
+        die "$lib: step '$step' failed"
+    fi
+    printf 'ok (%ds)\n' $((SECONDS - start))
+}
+
+# --- per-library builds ------------------------------------------------------------------------
+# Each library has LIB_outputs (files that must exist), LIB_flags (everything that
+# influences the build, hashed into the stamp) and build_LIB. SRC/OBJ/BUILD are set
+# by build_lib; CC/CFLAGS are exported.
+
+# OpenSSL: only libssl/libcrypto with what libpq's TLS 1.2/1.3 client and SCRAM
+# (SHA-256, HMAC, RNG) need. Not no-deprecated: libpq 15 builds with it, but it
+# saves 32 bytes and libpq uses 3.0-deprecated calls (HMAC_CTX_new). Keeps TLS 1.2
+# ECDHE/DHE + AES-GCM/ChaCha20, TLS 1.3, RSA/ECDSA/Ed25519, X25519/P-256/P-384.
+# OPENSSLDIR=/etc/ssl: openssl.cnf and certs/ are looked up there.
+readonly OPENSSL_OPTS=(
+    no-shared no-module no-legacy no-engine no-dso no-async no-afalgeng no-tests
+    no-comp no-srp no-psk no-ssl3 no-dtls no-weak-ssl-ciphers no-sctp no-srtp
+    no-ct no-ocsp no-cms no-ts no-cmp no-rfc3779 no-nextprotoneg no-gost no-ec2m
+    no-idea no-seed no-camellia no-aria no-sm2 no-sm3 no-sm4 no-whirlpool no-bf
+    no-cast no-rc2 no-rc4 no-rc5 no-md2 no-md4 no-mdc2 no-rmd160 no-blake2
+    no-siphash no-siv no-ocb no-scrypt no-dsa
+)
+openssl_outputs() { echo lib/libssl.a lib/libcrypto.a lib/pkgconfig/libssl.pc include/openssl/ssl.h; }
+openssl_flags() { echo "${OPENSSL_OPTS[*]}"; }
+openssl_configure() {
+    cd "$OBJ"
+    "$SRC/Configure" linux-x86_64 "${OPENSSL_OPTS[@]}" \
+        --prefix="$PREFIX" --libdir=lib --openssldir=/etc/ssl
+    # Configure takes CFLAGS from the environment instead of its -O3 default; check it.
+    grep -q -- "^CFLAGS=$CFLAGS" Makefile
+}
+# MODULESDIR/ENGINESDIR default to PREFIX/lib/... and are compiled in; nothing is
+# loaded from them (no-module no-dso), so use fixed paths: the binary then does not
+# depend on where it was built.
+openssl_make() {
+    cd "$OBJ" && make -j"$JOBS" build_libs MODULESDIR=/usr/lib/ossl-modules ENGINESDIR=/usr/lib/engines-3
+}
+# install_dev installs headers, .a and .pc only (install_ssldirs would write /etc/ssl).
+openssl_install() { cd "$OBJ" && make install_dev; }
+build_openssl() {
+    run_step openssl configure openssl_configure
+    run_step openssl make openssl_make
+    run_step openssl install openssl_install
+}
+
+libevent_outputs() { echo lib/libevent.a lib/libevent_core.a lib/pkgconfig/libevent.pc include/event2/http.h; }
+libevent_flags() { echo "--disable-shared --enable-static --disable-openssl --disable-samples --disable-libevent-regress --disable-debug-mode"; }
+# Debian's patches touch Makefile.am, so regenerate the build system first.
+libevent_autoreconf() { cd "$SRC" && autoreconf -fi; }
+libevent_configure() {
+    cd "$OBJ"
+    # shellcheck disable=SC2046
+    "$SRC/configure" --prefix="$PREFIX" --disable-dependency-tracking $(libevent_flags)
+}
+libevent_make() { cd "$OBJ" && make -j"$JOBS" V=1; }
+# The libtool .la files would make a libtool-based link prefer shared-style deps.
+libevent_install() { cd "$OBJ" && make install && rm -f "$PREFIX"/lib/libevent*.la; }
+build_libevent() {
+    run_step libevent autoreconf libevent_autoreconf
+    run_step libevent configure libevent_configure
+    run_step libevent make libevent_make
+    run_step libevent install libevent_install
+}
+
+json-c_outputs() { echo lib/libjson-c.a lib/pkgconfig/json-c.pc include/json-c/json.h; }
+json-c_flags() { echo "MinSizeRel -DBUILD_SHARED_LIBS=OFF -DBUILD_STATIC_LIBS=ON -DDISABLE_EXTRA_LIBS=ON -DBUILD_TESTING=OFF -DBUILD_APPS=OFF"; }
+json-c_configure() {
+    # CC holds flags (musl-gcc -idirafter ...); CMake wants the bare compiler.
+    cmake -S "$SRC" -B "$OBJ" -DCMAKE_C_COMPILER=musl-gcc -DCMAKE_C_FLAGS="$KH_FLAG $CFLAGS" \
+        -DCMAKE_BUILD_TYPE=MinSizeRel -DCMAKE_INSTALL_PREFIX="$PREFIX" -DCMAKE_INSTALL_LIBDIR=lib \
+        -DBUILD_SHARED_LIBS=OFF -DBUILD_STATIC_LIBS=ON -DDISABLE_EXTRA_LIBS=ON \
+        -DBUILD_TESTING=OFF -DBUILD_APPS=OFF -DCMAKE_VERBOSE_MAKEFILE=ON
+}
+json-c_make() { make -C "$OBJ" -j"$JOBS"; }
+json-c_install() { make -C "$OBJ" install; }
+build_json-c() {
+    run_step json-c configure json-c_configure
+    run_step json-c make json-c_make
+    run_step json-c install json-c_install
+}
+
+libpq_outputs() { echo lib/libpq.a lib/libpgcommon.a lib/libpgport.a lib/pkgconfig/libpq.pc include/libpq-fe.h; }
+# sysconfdir is compiled in (pg_service.conf lookup); use Debian's libpq5 path rather
+# than the build prefix.
+libpq_flags() {
+    echo "--without-gssapi --without-ldap --without-readline --without-zlib --without-icu" \
+         "--without-llvm --without-pam --without-selinux --without-systemd --without-lz4" \
+         "--without-zstd --without-perl --without-python --without-tcl --disable-nls --with-openssl" \
+         "--sysconfdir=/etc/postgresql-common"
+}
+libpq_configure() {
+    cd "$OBJ"
+    # shellcheck disable=SC2046
+    "$SRC/configure" --prefix="$PREFIX" $(libpq_flags) \
+        --with-includes="$PREFIX/include" --with-libraries="$PREFIX/lib"
+}
+# Build only in src/common and src/port: Debian's patches (50-per-version-dirs,
+# libpgport-pkglibdir) make `make install` there write to /usr/lib/postgresql/15/lib
+# whatever the prefix, clobbering postgresql-server-dev-15. The .a files are copied.
+libpq_make() {
+    cd "$OBJ"
+    make -j"$JOBS" -C src/include
+    make -j"$JOBS" -C src/common
+    make -j"$JOBS" -C src/port
+    # all-static-lib: no libpq.so (its "no exit() calls" check fails on a static libcrypto).
+    make -j"$JOBS" -C src/interfaces/libpq all-static-lib
+}
+libpq_install() {
+    cd "$OBJ"
+    mkdir -p "$PREFIX/include" "$PREFIX/lib/pkgconfig"
+    # install-lib-static installs no libpq.pc, hence the explicit pc targets.
+    make -C src/interfaces/libpq install-lib-static libpq.pc install-lib-pc
+    cp "$SRC/src/interfaces/libpq/libpq-fe.h" "$SRC/src/interfaces/libpq/libpq-events.h" \
+        "$SRC/src/include/postgres_ext.h" src/include/pg_config_ext.h "$PREFIX/include/"
+    cp src/common/libpgcommon.a src/port/libpgport.a "$PREFIX/lib/"
+    # --with-libraries leaves an absolute -L in Libs.private; use ${libdir} so that
+    # pkg-config --define-prefix works after the prefix is moved.
+    sed -i "s|-L$PREFIX/lib|-L\${libdir}|g" "$PREFIX/lib/pkgconfig/libpq.pc"
+}
+build_libpq() {
+    run_step libpq configure libpq_configure
+    run_step libpq make libpq_make
+    run_step libpq install libpq_install
+}
+
+# --- stamps and driver ---------------------------------------------------------------------------
+
+# Everything that changes LIB's output: pinned version + .dsc hash, compiler, flags,
+# the recipe itself (function bodies) and, for libpq, the OpenSSL it was built against.
+stamp_text() {
+    local lib=$1 pkg=${SRCPKG[$1]} ver=${SRCVER[$1]} hash
+    hash=$( {
+        echo "$PREFIX" "$CFLAGS" "${PIN[${pkg}_${ver#*:}.dsc]:-}"
+        musl-gcc -dumpfullversion
+        dpkg-query -W -f='${Version}\n' musl-dev 2>/dev/null || true
+        "${lib}_flags"
+        # shellcheck disable=SC2046  # function names contain no whitespace
+        declare -f "build_$lib" $(compgen -A function "${lib}_")
+        [[ $lib != libpq ]] || cat "$PREFIX/.stamps/openssl" 2>/dev/null || true
+    } | sha256sum | cut -d' ' -f1)
+    printf 'library=%s\nsource=%s %s\nflags-sha256=%s\n' "$lib" "$pkg" "$ver" "$hash"
+}
+
+is_current() {
+    local lib=$1 f
+    [[ -f $PREFIX/.stamps/$lib && $(<"$PREFIX/.stamps/$lib") == "$(stamp_text "$lib")" ]] || return 1
+    for f in $("${lib}_outputs"); do [[ -e $PREFIX/$f ]] || return 1; done
+}
+
+build_lib() {
+    local lib=$1
+    if is_current "$lib"; then
+        say "$lib: up to date (${SRCPKG[$lib]} ${SRCVER[$lib]})"
+        return 0
+    fi
+    rm -f "$PREFIX/.stamps/$lib"
+    fetch_source "$lib"
+    BUILD=$WORK/build/$lib SRC=$WORK/build/$lib/src OBJ=$WORK/build/$lib/obj
+    extract_source "$lib"
+    "build_$lib"
+    mkdir -p "$PREFIX/.stamps"
+    stamp_text "$lib" >"$PREFIX/.stamps/$lib"
+    # The tree is only needed again for a rebuild, which extracts afresh.
+    rm -rf "$BUILD"
+}
+
+# musl-gcc passes -nostdinc, hiding the kernel headers OpenSSL needs (<linux/mman.h>);
+# expose only linux/, asm/ and asm-generic/ (not glibc's headers) via -idirafter.
+setup_compiler() {
+    local kh=$WORK/kernel-headers
+    mkdir -p "$kh"
+    [[ -d /usr/include/linux ]] || die "kernel headers missing (apt-get install linux-libc-dev)"
+    ln -sfn /usr/include/linux "$kh/linux"
+    ln -sfn /usr/include/asm-generic "$kh/asm-generic"
+    ln -sfn /usr/include/x86_64-linux-gnu/asm "$kh/asm"
+    KH_FLAG="-idirafter $kh"
+    # -ffile-prefix-map: __FILE__ strings (libevent asserts) name "LIB/src/x.c", not
+    # this machine's build path, so the binary does not depend on where it was built.
+    export CC="musl-gcc $KH_FLAG" CFLAGS="$CFLAGS_OPT -ffile-prefix-map=$WORK/build/="
+    # Keep host pkg-config files (glibc builds) out of the configure checks.
+    export PKG_CONFIG_LIBDIR=$PREFIX/lib/pkgconfig
+    unset PKG_CONFIG_PATH CPPFLAGS LDFLAGS LIBS
+}
+
+summary() {
+    local lib f
+    echo
+    say "prefix: $PREFIX"
+    for lib in "${LIBRARIES[@]}"; do
+        printf '  %-9s %s %s\n' "$lib" "${SRCPKG[$lib]}" "${SRCVER[$lib]}"
+    done
+    for f in libssl.a libcrypto.a libevent.a libevent_core.a libjson-c.a libpq.a libpgcommon.a libpgport.a; do
+        printf '  %-18s %10s bytes\n' "$f" "$(stat -c %s "$PREFIX/lib/$f")"
+    done
+    echo "  link: PKG_CONFIG_LIBDIR=$PREFIX/lib/pkgconfig pkg-config --static --cflags --libs libevent json-c libpq"
+}
+
+# --print-pins PKG=VER...: download into a temp dir and print the pin lines.
+print_pins() {
+    [[ $# -gt 0 ]] || die "usage: $0 --print-pins SRCPKG=DEBVERSION..."
+    local tmp spec f
+    tmp=$(mktemp -d)
+    # shellcheck disable=SC2064  # expand now: $tmp is local and gone when EXIT fires
+    trap "rm -rf '$tmp'" EXIT
+    WORK=$tmp
+    mkdir -p "$tmp/logs" "$tmp/src"
+    for spec in "$@"; do
+        (cd "$tmp/src" && apt-get source --download-only -o APT::Sandbox::User=root "$spec") >"$tmp/logs/dl.log" 2>&1 \
+            || { ensure_deb_src; (cd "$tmp/src" && apt-get source --download-only -o APT::Sandbox::User=root "$spec") >"$tmp/logs/dl.log" 2>&1; } \
+            || { tail -n 30 "$tmp/logs/dl.log" >&2; die "cannot download $spec"; }
+        echo "source <library> ${spec%%=*} ${spec#*=}"
+    done
+    for f in "$tmp"/src/*; do
+        printf 'sha256 %-45s %s\n' "$(basename "$f")" "$(sha256sum "$f" | cut -d' ' -f1)"
+    done
+}
+
+main() {
+    if [[ ${1:-} == --print-pins ]]; then
+        shift
+        print_pins "$@"
+        return
+    fi
+    [[ ${1:-} != -* ]] || die "usage: $0 [PREFIX] | --print-pins SRCPKG=DEBVERSION..."
+    setup_dirs "${1:-}"
+    load_versions
+    # One run per work dir at a time (a second run waits instead of corrupting trees).
+    exec 9>"$WORK/.lock"
+    flock -w 3600 9 || die "another static-deps.sh run holds $WORK/.lock"
+    ensure_tools
+    setup_compiler
+    local start=$SECONDS lib
+    for lib in "${LIBRARIES[@]}"; do build_lib "$lib"; done
+    summary
+    say "done in $((SECONDS - start))s"
+}
+
+main "$@"
