@@ -27,6 +27,23 @@ affinity_cpus(void)
 	return n > 0 ? (unsigned)n : 1;
 }
 
+/* Is WORD one of the comma-separated words of LIST ("cpu,cpuacct")? */
+static int
+has_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (;;) {
+		if (strncmp(list, word, n) == 0 &&
+		    (list[n] == ',' || list[n] == '\0'))
+			return 1;
+		list = strchr(list, ',');
+		if (list == NULL)
+			return 0;
+		list++;
+	}
+}
+
 /* Quota/period rounded up; 0 when there is no limit. */
 static unsigned
 quota_to_cpus(long long quota, long long period)
@@ -36,14 +53,46 @@ quota_to_cpus(long long quota, long long period)
 	return (unsigned)((quota + period - 1) / period);
 }
 
+/* The cgroup path of this process for CONTROLLER ("" for cgroup v2),
+ * from /proc/self/cgroup; "/" when unknown. In a container the cgroup
+ * namespace makes this "/", on a host it is the service's own group. */
+static void
+own_cgroup(const char *controller, char *out, size_t outlen)
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/cgroup", "re");
+
+	snprintf(out, outlen, "/");
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *ctrl = strchr(line, ':'), *path;
+
+		if (ctrl == NULL || (path = strchr(++ctrl, ':')) == NULL)
+			continue;
+		*path++ = '\0';
+		path[strcspn(path, "\n")] = '\0';
+		if (controller[0] == '\0' ? ctrl[0] == '\0'
+					  : has_word(ctrl, controller)) {
+			snprintf(out, outlen, "%s", path);
+			break;
+		}
+	}
+	fclose(f);
+}
+
 static unsigned
 cgroup2_cpus(void)
 {
-	char line[128], max[32];
+	char path[600], own[512], line[128], max[32];
 	long long period = 0, quota;
 	unsigned cpus = 0;
-	FILE *f = fopen("/sys/fs/cgroup/cpu.max", "re");
+	FILE *f;
 
+	own_cgroup("", own, sizeof(own));
+	snprintf(path, sizeof(path), "/sys/fs/cgroup%s/cpu.max",
+		 strcmp(own, "/") == 0 ? "" : own);
+	f = fopen(path, "re");
 	if (f == NULL)
 		return 0;
 	if (fgets(line, sizeof(line), f) != NULL &&
@@ -73,12 +122,15 @@ cgroup1_cpus(void)
 {
 	static const char *const dirs[] = {"/sys/fs/cgroup/cpu",
 					   "/sys/fs/cgroup/cpu,cpuacct", NULL};
-	char q[128], p[128];
+	char own[512], q[700], p[700];
 	size_t i;
 
+	own_cgroup("cpu", own, sizeof(own));
+	if (strcmp(own, "/") == 0)
+		own[0] = '\0';
 	for (i = 0; dirs[i] != NULL; i++) {
-		snprintf(q, sizeof(q), "%s/cpu.cfs_quota_us", dirs[i]);
-		snprintf(p, sizeof(p), "%s/cpu.cfs_period_us", dirs[i]);
+		snprintf(q, sizeof(q), "%s%s/cpu.cfs_quota_us", dirs[i], own);
+		snprintf(p, sizeof(p), "%s%s/cpu.cfs_period_us", dirs[i], own);
 		if (read_ll(q) != -1 || read_ll(p) != -1)
 			return quota_to_cpus(read_ll(q), read_ll(p));
 	}

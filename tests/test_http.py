@@ -187,6 +187,62 @@ def workers_serve():
         eq(start["workers"], "2")
 
 
+def started_workers(s):
+    return [r for r in s.log_records() if r["msg"] == "evapi started"][0]["workers"]
+
+
+@suite.test
+def workers_follow_affinity():
+    """WORKERS=auto runs one loop per CPU of the affinity mask (taskset -c 0: 1)"""
+    import shutil
+    if shutil.which("taskset") is None:
+        from evapitest import skip
+        skip("taskset (util-linux) is not installed")
+    with Server(suite, API_PLUGINS="health", WORKERS="auto",
+                wrapper=["taskset", "-c", "0"]) as s:
+        s.start()
+        eq(started_workers(s), "1")
+
+
+@suite.test
+def workers_follow_cgroup_quota():
+    """WORKERS=auto honours a cgroup CPU quota (1 CPU of quota: 1 loop)"""
+    from evapitest import skip
+    import tempfile
+    v1 = "/sys/fs/cgroup/cpu"
+    if os.geteuid() != 0:
+        skip("creating a cgroup needs root")
+    if os.path.exists(os.path.join(v1, "cpu.cfs_quota_us")):
+        group = tempfile.mkdtemp(prefix="evapi-test-", dir=v1)
+        with open(os.path.join(group, "cpu.cfs_period_us"), "w") as f:
+            f.write("100000")
+        with open(os.path.join(group, "cpu.cfs_quota_us"), "w") as f:
+            f.write("100000")
+        tasks = os.path.join(group, "tasks")
+    elif os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        group = tempfile.mkdtemp(prefix="evapi-test-", dir="/sys/fs/cgroup")
+        try:
+            with open(os.path.join(group, "cpu.max"), "w") as f:
+                f.write("100000 100000")
+        except OSError as e:
+            os.rmdir(group)
+            skip(f"the cpu controller is not available here: {e}")
+        tasks = os.path.join(group, "cgroup.procs")
+    else:
+        skip("no cgroup CPU controller mounted")
+    wrapper = ["sh", "-c", f'echo $$ > {tasks} && exec "$@"', "sh"]
+    try:
+        if os.cpu_count() < 2:
+            skip("one CPU: a quota of one cannot be told from the affinity")
+        with Server(suite, API_PLUGINS="health", WORKERS="auto",
+                    wrapper=wrapper) as s:
+            s.start()
+            eq(started_workers(s), "1")
+    finally:
+        time.sleep(0.2)
+        os.rmdir(group)
+
+
 @suite.test
 def ipv6_bind():
     """BIND_ADDRESS=::1 serves over IPv6"""
