@@ -52,6 +52,14 @@ const struct evapi_core_var evapi_core_vars[] = {
 	 "largest request body (else 413)"},
 	{"IDLE_TIMEOUT", "10", "a whole number of seconds from 1 to 3600",
 	 "inactivity timeout of a connection (keep-alive idle, slow reads)"},
+	{"HEADER_TIMEOUT", "10", "a whole number of seconds from 1 to 3600",
+	 "longest time to receive a request head (and body), in total"},
+	{"MAX_CONNECTIONS", "auto",
+	 "auto or a whole number from 1 to 1048576",
+	 "most connections at once; auto = 1024, lowered to fit RLIMIT_NOFILE"},
+	{"PROBE_PORT", NULL,
+	 "a whole number from 1 to 65535, other than PORT",
+	 "extra port serving only /health, /ready and /version (no cap)"},
 	{"ACCESS_LOG", "off", "on or off",
 	 "one log line per request (always on at LOG_LEVEL=debug)"},
 	{"HEALTHCHECK_TIMEOUT_MS", "2000",
@@ -195,8 +203,11 @@ evapi_parse_plugin_list(const char *list, char names[][EVAPI_NAME_MAX],
 			snprintf(allowed, sizeof(allowed),
 				 "plugin names matching [a-z0-9_-]+ (bad "
 				 "name: \"%.63s\")", name);
+			/* Control bytes (DEL too: found by the fuzzer) never
+			 * reach the error line. */
 			for (j = 0; allowed[j] != '\0'; j++)
-				if ((unsigned char)allowed[j] < 0x20)
+				if ((unsigned char)allowed[j] < 0x20 ||
+				    allowed[j] == 0x7f)
 					allowed[j] = '?';
 			evapi_config_error_line(err, errlen, "API_PLUGINS",
 						list, allowed);
@@ -365,6 +376,36 @@ load_limits(struct evapi_config *cfg, evapi_getenv_fn get, void *arg,
 	return EVAPI_OK;
 }
 
+/* The connection cap, the request-head deadline and the probe port. */
+static int
+load_conn_limits(struct evapi_config *cfg, evapi_getenv_fn get, void *arg,
+		 char *err, size_t errlen)
+{
+	const char *v = get_var(get, arg, "MAX_CONNECTIONS");
+	unsigned long n;
+
+	/* 0 means auto: the server derives it from RLIMIT_NOFILE. */
+	cfg->max_connections = 0;
+	if (v != NULL && strcmp(v, "auto") != 0) {
+		if (evapi_parse_uint(v, 1, 1048576, &n) != EVAPI_OK)
+			return bad(err, errlen, "MAX_CONNECTIONS", v);
+		cfg->max_connections = n;
+	}
+	if (load_uint(get, arg, "HEADER_TIMEOUT", 1, 3600, &n, err, errlen) !=
+	    EVAPI_OK)
+		return EVAPI_ERR;
+	cfg->header_timeout = (unsigned)n;
+	v = get_var(get, arg, "PROBE_PORT");
+	cfg->probe_port = 0;
+	if (v != NULL) {
+		if (evapi_parse_uint(v, 1, 65535, &n) != EVAPI_OK ||
+		    n == cfg->port)
+			return bad(err, errlen, "PROBE_PORT", v);
+		cfg->probe_port = (unsigned)n;
+	}
+	return EVAPI_OK;
+}
+
 int
 evapi_config_load(struct evapi_config *cfg, evapi_getenv_fn get, void *arg,
 		  char *err, size_t errlen)
@@ -405,6 +446,8 @@ evapi_config_load(struct evapi_config *cfg, evapi_getenv_fn get, void *arg,
 	if (load_workers(cfg, get, arg, err, errlen) != EVAPI_OK)
 		return EVAPI_ERR;
 	if (load_limits(cfg, get, arg, err, errlen) != EVAPI_OK)
+		return EVAPI_ERR;
+	if (load_conn_limits(cfg, get, arg, err, errlen) != EVAPI_OK)
 		return EVAPI_ERR;
 	if (load_flag(get, arg, "ACCESS_LOG", &cfg->access_log, err,
 		      errlen) != EVAPI_OK)

@@ -2,7 +2,9 @@
  * healthcheck.c - `evapi --healthcheck`: the image's own HEALTHCHECK client.
  *
  * Scratch images have no shell, curl or wget, so the binary probes itself:
- * it reads the same PORT and BIND_ADDRESS as the server, sends GET /health
+ * it reads the same PORT (PROBE_PORT when set: the main port may be
+ * saturated on purpose by an attacker) and BIND_ADDRESS as the server,
+ * sends GET /health
  * to the loopback address (or to BIND_ADDRESS when it is a specific
  * address), and exits 0 on 2xx, 1 otherwise. Plain blocking sockets with
  * poll() deadlines: no event loop, no DNS, no file needed.
@@ -46,6 +48,12 @@ wait_fd(int fd, short events, long deadline)
 	return rc == 1 ? 0 : -1;
 }
 
+static unsigned
+probe_port(const struct evapi_config *cfg)
+{
+	return cfg->probe_port ? cfg->probe_port : cfg->port;
+}
+
 /* The address to probe: the wildcard means "this host". */
 static int
 target(const struct evapi_config *cfg, struct sockaddr_storage *ss,
@@ -59,7 +67,7 @@ target(const struct evapi_config *cfg, struct sockaddr_storage *ss,
 		if (in4->sin_addr.s_addr == htonl(INADDR_ANY))
 			in4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		in4->sin_family = AF_INET;
-		in4->sin_port = htons((uint16_t)cfg->port);
+		in4->sin_port = htons((uint16_t)probe_port(cfg));
 		*len = sizeof(*in4);
 		return 0;
 	}
@@ -67,7 +75,7 @@ target(const struct evapi_config *cfg, struct sockaddr_storage *ss,
 		if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
 			in6->sin6_addr = in6addr_loopback;
 		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)cfg->port);
+		in6->sin6_port = htons((uint16_t)probe_port(cfg));
 		*len = sizeof(*in6);
 		return 0;
 	}
@@ -139,6 +147,6 @@ evapi_healthcheck(const struct evapi_config *cfg)
 	close(fd);
 	if (!ok)
 		fprintf(stderr, "evapi: healthcheck failed: no 2xx from "
-			"/health on port %u\n", cfg->port);
+			"/health on port %u\n", probe_port(cfg));
 	return ok ? 0 : 1;
 }

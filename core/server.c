@@ -11,6 +11,13 @@
  * every listener; each loop ends when none of its requests awaits an
  * answer. SHUTDOWN_TIMEOUT bounds the whole drain; a second signal ends
  * the process at once.
+ *
+ * Hardening: every request passes reqcheck.c before a handler runs (a bad
+ * one gets 400 and the connection closes); conns.c caps connections, puts
+ * a deadline on request heads and backs off when accept() runs out of
+ * descriptors; an optional PROBE_PORT listener on loop 0 serves only the
+ * probe routes, outside the cap, so probes answer while the main port is
+ * saturated.
  */
 #include "config.h"
 
@@ -23,15 +30,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
+#include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
 
+#include "conns.h"
 #include "evapi-internal.h"
+#include "reqcheck.h"
+
+/* The probe listener's own cap: probes open one connection at a time. */
+#define PROBE_MAX_CONNECTIONS 64
 
 struct evapi_worker {
 	unsigned id;
@@ -39,6 +54,7 @@ struct evapi_worker {
 	struct event_base *base;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
+	struct evapi_conns *conns;
 	evutil_socket_t fd;
 	struct event *drain_ev;
 	unsigned awaiting; /* requests whose answer is not yet sent */
@@ -47,7 +63,16 @@ struct evapi_worker {
 	int thread_started;
 };
 
+/* PROBE_PORT: a second evhttp on loop 0 (worker 0 drains and frees it). */
+struct probe_listener {
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	struct evapi_conns *conns;
+	evutil_socket_t fd;
+};
+
 struct evapi_server *evapi_the_server;
+static struct probe_listener probe_srv = {NULL, NULL, NULL, -1};
 
 static __thread struct evapi_worker *current_worker;
 static const struct evapi_body *body_not_found;
@@ -121,9 +146,10 @@ fail:
 	return -1;
 }
 
-/* One line naming PORT/BIND_ADDRESS and why, then exit 78. */
+/* One line naming PORT (or PROBE_PORT), BIND_ADDRESS and why; exit 78. */
 static void
-listen_failed(const struct evapi_config *cfg)
+listen_failed(const struct evapi_config *cfg, const char *name,
+	      unsigned port)
 {
 	const char *hint = errno == EADDRINUSE ? "the address is already in use"
 			 : errno == EACCES ? "permission denied (a port below "
@@ -133,8 +159,23 @@ listen_failed(const struct evapi_config *cfg)
 				 : strerror(errno);
 
 	evapi_die_config("configuration error: cannot listen on "
-			 "BIND_ADDRESS=%s PORT=%u: %s",
-			 cfg->bind_address, cfg->port, hint);
+			 "BIND_ADDRESS=%s %s=%u: %s",
+			 cfg->bind_address, name, port, hint);
+}
+
+static void
+open_probe_listener(const struct evapi_config *cfg)
+{
+	struct addr a;
+
+	if (cfg->probe_port == 0)
+		return;
+	if (make_addr(cfg->bind_address, cfg->probe_port, &a) != EVAPI_OK)
+		evapi_die_config("configuration error: BIND_ADDRESS=%s",
+				 cfg->bind_address);
+	probe_srv.fd = open_listener(&a, 0);
+	if (probe_srv.fd < 0)
+		listen_failed(cfg, "PROBE_PORT", cfg->probe_port);
 }
 
 static void
@@ -152,7 +193,8 @@ open_listeners(struct evapi_server *srv)
 	 * once without it first, so "in use" is reported as such. */
 	probe = open_listener(&a, 0);
 	if (probe < 0)
-		listen_failed(cfg);
+		listen_failed(cfg, "PORT", cfg->port);
+	open_probe_listener(cfg);
 	if (srv->nworkers == 1) {
 		srv->workers[0].fd = probe;
 		return;
@@ -161,7 +203,7 @@ open_listeners(struct evapi_server *srv)
 	for (i = 0; i < srv->nworkers; i++) {
 		srv->workers[i].fd = open_listener(&a, 1);
 		if (srv->workers[i].fd < 0)
-			listen_failed(cfg);
+			listen_failed(cfg, "PORT", cfg->port);
 	}
 }
 
@@ -204,6 +246,9 @@ evapi_request_answered(struct evhttp_request *req, int code)
 			  method_name(evhttp_request_get_command(req)), "path",
 			  evhttp_request_get_uri(req), "status", status, NULL);
 	}
+	/* The connection may take the next request (or be evicted) now. */
+	if (!evapi_conns_answered(w->conns, req) && w->id == 0)
+		evapi_conns_answered(probe_srv.conns, req);
 	if (w->awaiting > 0)
 		w->awaiting--;
 	if (w->closing && w->awaiting == 0)
@@ -218,16 +263,70 @@ not_allowed(struct evhttp_request *req)
 	evapi_reply_body(req, 405, body_not_allowed);
 }
 
-static void
-on_request(struct evhttp_request *req, void *arg)
+/* reqcheck.c over what evhttp parsed: 0, or the status to answer. */
+static int
+check_request(struct evhttp_request *req, const char **why)
 {
-	struct evapi_worker *w = arg;
+	struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
+	struct evapi_reqcheck c;
+	struct evkeyval *h;
+	int status;
+
+	evapi_reqcheck_start(&c, method_name(evhttp_request_get_command(req)),
+			     evhttp_request_get_uri(req), req->major,
+			     req->minor);
+	/* The public struct of keyvalq_struct.h, walked without sys/queue.h
+	 * (musl, the static build, has none). */
+	for (h = hdrs->tqh_first; h != NULL; h = h->next.tqe_next)
+		evapi_reqcheck_header(&c, h->key, h->value);
+	status = evapi_reqcheck_finish(&c);
+	*why = c.why;
+	return status;
+}
+
+/* What follows a request evapi will not serve cannot be framed safely: the
+ * answer closes the connection, so no later byte is read as a request. */
+static void
+bad_request(struct evhttp_request *req, int status, const char *why)
+{
+	/* evhttp 2.1 never closes after a CONNECT request, whatever the
+	 * headers say (evhttp_is_request_connection_close): answered as a
+	 * GET, the close is honoured. */
+	if (req->type == EVHTTP_REQ_CONNECT)
+		req->type = EVHTTP_REQ_GET;
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Connection",
+			  "close");
+	evapi_log(EVAPI_LOG_DEBUG, "bad request", "reason", why, NULL);
+	evapi_reply_error(req, status, why);
+}
+
+/* The probe listener serves these routes and no other. */
+static int
+probe_route(const struct evapi_route *rt)
+{
+	return strcmp(rt->path, "/health") == 0 ||
+	       strcmp(rt->path, "/ready") == 0 ||
+	       strcmp(rt->path, "/version") == 0;
+}
+
+static void
+dispatch(struct evapi_worker *w, struct evapi_conns *conns,
+	 struct evhttp_request *req, int probes_only)
+{
 	const struct evapi_route *rt;
 	enum evhttp_cmd_type m;
+	const char *why;
+	int status;
 
 	w->awaiting++;
+	why = evapi_reqcheck_raw_why(evapi_conns_request(conns, req));
+	status = why != NULL ? 400 : check_request(req, &why);
+	if (status != 0) {
+		bad_request(req, status, why);
+		return;
+	}
 	rt = evapi_router_find(&w->srv->router, evhttp_request_get_uri(req));
-	if (rt == NULL) {
+	if (rt == NULL || (probes_only && !probe_route(rt))) {
 		evapi_reply_body(req, 404, body_not_found);
 		return;
 	}
@@ -239,10 +338,69 @@ on_request(struct evhttp_request *req, void *arg)
 	rt->fn(req, rt->arg);
 }
 
+static void
+on_request(struct evhttp_request *req, void *arg)
+{
+	struct evapi_worker *w = arg;
+
+	dispatch(w, w->conns, req, 0);
+}
+
+static void
+on_probe_request(struct evhttp_request *req, void *arg)
+{
+	struct evapi_worker *w = arg;
+
+	dispatch(w, probe_srv.conns, req, 1);
+}
+
 /* ---- workers ------------------------------------------------------------ */
 
+/* Limits and flags both evhttps share. */
+static void
+configure_http(struct evhttp *http, const struct evapi_config *cfg)
+{
+	/* Accept every method evhttp knows, so that a known path answers
+	 * 405 with Allow (evhttp itself would answer 501). */
+	evhttp_set_allowed_methods(http,
+		EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+		EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+	evhttp_set_default_content_type(http, "application/json");
+	evhttp_set_max_headers_size(http, (ev_ssize_t)cfg->max_header_size);
+	evhttp_set_max_body_size(http, (ev_ssize_t)cfg->max_body_size);
+	evhttp_set_timeout(http, (int)cfg->idle_timeout);
+	/* Read the rest of an oversized body before closing, so the client
+	 * receives the 413 instead of a reset. */
+	evhttp_set_flags(http, EVHTTP_SERVER_LINGERING_CLOSE);
+}
+
+/* MAX_CONNECTIONS=auto: 1024, or fewer when RLIMIT_NOFILE leaves less
+ * room next to the descriptors evapi itself needs (stdio, listeners, an
+ * epoll and a notification pair per loop, plugins' database sockets). */
+static unsigned long
+resolve_max_connections(const struct evapi_server *srv)
+{
+	/* Per loop: epoll, notification, listener, one connection above its
+	 * cap share while another is being evicted (conns.c), and slack. */
+	unsigned long reserve = 16 + 5 * (unsigned long)srv->nworkers;
+	unsigned long room = 1024;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		room = rl.rlim_cur > reserve + 8 ? rl.rlim_cur - reserve : 8;
+	if (srv->cfg.max_connections == 0)
+		return room < 1024 ? room : 1024;
+	if (srv->cfg.max_connections > room)
+		evapi_log(EVAPI_LOG_WARN, "MAX_CONNECTIONS is above what "
+			  "RLIMIT_NOFILE leaves; accept() will pause when "
+			  "descriptors run out", NULL);
+	return srv->cfg.max_connections;
+}
+
 static int
-setup_worker(struct evapi_server *srv, struct evapi_worker *w)
+setup_worker(struct evapi_server *srv, struct evapi_worker *w,
+	     unsigned long cap)
 {
 	const struct evapi_config *cfg = &srv->cfg;
 
@@ -254,20 +412,28 @@ setup_worker(struct evapi_server *srv, struct evapi_worker *w)
 	if (w->http == NULL)
 		return EVAPI_ERR;
 	evhttp_set_gencb(w->http, on_request, w);
-	/* Accept every method evhttp knows, so that a known path answers
-	 * 405 with Allow (evhttp itself would answer 501). */
-	evhttp_set_allowed_methods(w->http,
-		EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-		EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
-	evhttp_set_default_content_type(w->http, "application/json");
-	evhttp_set_max_headers_size(w->http, (ev_ssize_t)cfg->max_header_size);
-	evhttp_set_max_body_size(w->http, (ev_ssize_t)cfg->max_body_size);
-	evhttp_set_timeout(w->http, (int)cfg->idle_timeout);
-	/* Read the rest of an oversized body before closing, so the client
-	 * receives the 413 instead of a reset. */
-	evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
-	return EVAPI_OK;
+	configure_http(w->http, cfg);
+	w->conns = evapi_conns_new(w->base, w->http, "main", cap,
+				   cfg->header_timeout);
+	return w->conns != NULL ? EVAPI_OK : EVAPI_ERR;
+}
+
+static int
+setup_probe(struct evapi_server *srv)
+{
+	struct evapi_worker *w0 = &srv->workers[0];
+
+	if (srv->cfg.probe_port == 0)
+		return EVAPI_OK;
+	probe_srv.http = evhttp_new(w0->base);
+	if (probe_srv.http == NULL)
+		return EVAPI_ERR;
+	evhttp_set_gencb(probe_srv.http, on_probe_request, w0);
+	configure_http(probe_srv.http, &srv->cfg);
+	probe_srv.conns = evapi_conns_new(w0->base, probe_srv.http, "probe",
+					  PROBE_MAX_CONNECTIONS,
+					  srv->cfg.header_timeout);
+	return probe_srv.conns != NULL ? EVAPI_OK : EVAPI_ERR;
 }
 
 static int
@@ -283,7 +449,18 @@ attach_listeners(struct evapi_server *srv)
 			return EVAPI_ERR;
 		/* evhttp owns (and closes) the socket from now on. */
 		w->fd = -1;
+		evapi_conns_set_listener(w->conns,
+			evhttp_bound_socket_get_listener(w->bound));
 	}
+	if (probe_srv.fd < 0)
+		return EVAPI_OK;
+	probe_srv.bound = evhttp_accept_socket_with_handle(probe_srv.http,
+							   probe_srv.fd);
+	if (probe_srv.bound == NULL)
+		return EVAPI_ERR;
+	probe_srv.fd = -1;
+	evapi_conns_set_listener(probe_srv.conns,
+		evhttp_bound_socket_get_listener(probe_srv.bound));
 	return EVAPI_OK;
 }
 
@@ -327,8 +504,15 @@ on_close_listener(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!w->closing) {
 		w->closing = 1;
+		evapi_conns_set_listener(w->conns, NULL);
 		evhttp_del_accept_socket(w->http, w->bound);
 		w->bound = NULL;
+		if (w->id == 0 && probe_srv.bound != NULL) {
+			evapi_conns_set_listener(probe_srv.conns, NULL);
+			evhttp_del_accept_socket(probe_srv.http,
+						 probe_srv.bound);
+			probe_srv.bound = NULL;
+		}
 	}
 	maybe_finish(w);
 }
@@ -439,17 +623,20 @@ free_signals(void)
 static void
 log_start(struct evapi_server *srv)
 {
-	char addr[128], workers[16];
+	char addr[128], workers[16], maxconn[24], probe[8];
 
 	snprintf(addr, sizeof(addr),
 		 strchr(srv->cfg.bind_address, ':') ? "[%s]:%u" : "%s:%u",
 		 srv->cfg.bind_address, srv->cfg.port);
 	snprintf(workers, sizeof(workers), "%u", srv->nworkers);
+	snprintf(maxconn, sizeof(maxconn), "%lu", srv->cfg.max_connections);
+	snprintf(probe, sizeof(probe), "%u", srv->cfg.probe_port);
 	evapi_log(EVAPI_LOG_INFO, "evapi started", "version",
 		  evapi_build_version, "commit", evapi_build_commit,
 		  "environment", srv->cfg.environment, "plugins",
 		  srv->active_plugins, "address", addr, "workers", workers,
-		  "build", evapi_plugin_mode, NULL);
+		  "build", evapi_plugin_mode, "max_connections", maxconn,
+		  "probe_port", srv->cfg.probe_port ? probe : "none", NULL);
 }
 
 static int
@@ -478,6 +665,20 @@ start_threads(struct evapi_server *srv)
 }
 
 static void
+free_probe(void)
+{
+	if (probe_srv.http != NULL)
+		evhttp_free(probe_srv.http);
+	evapi_conns_free(probe_srv.conns);
+	if (probe_srv.fd >= 0)
+		close(probe_srv.fd);
+	probe_srv.http = NULL;
+	probe_srv.conns = NULL;
+	probe_srv.bound = NULL;
+	probe_srv.fd = -1;
+}
+
+static void
 teardown(struct evapi_server *srv)
 {
 	unsigned i;
@@ -500,8 +701,13 @@ teardown(struct evapi_server *srv)
 
 		if (w->drain_ev)
 			event_free(w->drain_ev);
+		if (i == 0)
+			free_probe();
+		/* evhttp frees its connections first: conns drops its hold
+		 * on them only after. */
 		if (w->http)
 			evhttp_free(w->http);
+		evapi_conns_free(w->conns);
 		if (w->fd >= 0)
 			close(w->fd);
 		if (w->base)
@@ -514,18 +720,25 @@ teardown(struct evapi_server *srv)
 static int
 setup(struct evapi_server *srv)
 {
+	unsigned long max = resolve_max_connections(srv);
+	/* Split evenly, rounded down so that the sum stays within max: each
+	 * loop accepts on its own socket. */
+	unsigned long cap = max / srv->nworkers ? max / srv->nworkers : 1;
 	unsigned i;
 
+	srv->cfg.max_connections = max;
 	for (i = 0; i < srv->nworkers; i++) {
 		struct evapi_worker *w = &srv->workers[i];
 
 		w->id = i;
-		if (setup_worker(srv, w) != EVAPI_OK)
+		if (setup_worker(srv, w, cap) != EVAPI_OK)
 			return EVAPI_ERR;
 		w->drain_ev = event_new(w->base, -1, 0, on_close_listener, w);
 		if (w->drain_ev == NULL)
 			return EVAPI_ERR;
 	}
+	if (setup_probe(srv) != EVAPI_OK)
+		return EVAPI_ERR;
 	return setup_signals(srv);
 }
 

@@ -1,0 +1,39 @@
+/*
+ * conns.h - connection accounting for one evhttp: a cap on concurrent
+ * connections, a total deadline for each request head, and a pause of the
+ * listener (not a busy loop) when accept() fails with EMFILE or ENFILE.
+ *
+ * libevent 2.1.12 has none of these. See conns.c for how they are built on
+ * its public API only.
+ */
+#ifndef EVAPI_CONNS_H
+#define EVAPI_CONNS_H
+
+struct event_base;
+struct evhttp;
+struct evhttp_request;
+struct evconnlistener;
+struct evapi_conns;
+
+/* NAME labels log lines ("main", "probe"). CAP: most connections at once
+ * (0: no cap). HEADER_TIMEOUT: seconds a request head may take. */
+struct evapi_conns *evapi_conns_new(struct event_base *base,
+				    struct evhttp *http, const char *name,
+				    unsigned long cap,
+				    unsigned header_timeout);
+/* After evhttp_free() of its evhttp: releases what is still tracked. */
+void evapi_conns_free(struct evapi_conns *s);
+/* The listener to pause and resume; NULL once it is closed (drain). */
+void evapi_conns_set_listener(struct evapi_conns *s,
+			      struct evconnlistener *lev);
+/* The gencb got a complete request / a reply to it is being sent.
+ * request returns the EVAPI_RAW_* flags (reqcheck.h) of the bytes the
+ * connection received; answered returns 0 when REQ's connection is not
+ * one of S's. */
+unsigned evapi_conns_request(struct evapi_conns *s,
+			     struct evhttp_request *req);
+int evapi_conns_answered(struct evapi_conns *s, struct evhttp_request *req);
+/* Connections whose descriptor is open (tests, logs). */
+unsigned long evapi_conns_count(const struct evapi_conns *s);
+
+#endif /* EVAPI_CONNS_H */
