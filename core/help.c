@@ -36,8 +36,9 @@ evapi_config_print_help(const char *prog, const char *plugin_dir)
 	       "                      then exit 0 (valid) or 78 (invalid), "
 	       "binding nothing\n"
 	       "  --healthcheck, -health\n"
-	       "                      GET /health on this host's PORT; exit "
-	       "0 on 2xx, else 1\n\n"
+	       "                      GET /health on this host's PORT "
+	       "(PROBE_PORT when set);\n"
+	       "                      exit 0 on 2xx, else 1\n\n"
 	       "Environment (core):\n",
 	       prog);
 	for (v = evapi_core_vars; v->name != NULL; v++)

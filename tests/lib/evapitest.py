@@ -33,8 +33,16 @@ class SkipTest(Exception):
     pass
 
 
+SERVERS = []  # every Server started, checked for sanitizer reports at the end
+
+
 class Suite:
-    """Collects test functions and runs them, printing TAP."""
+    """Collects test functions and runs them, printing TAP.
+
+    After the tests, one more case asserts that no server this suite
+    started printed a sanitizer report (ASan, UBSan, LeakSanitizer): every
+    server is stopped with SIGTERM first, so LeakSanitizer runs at its
+    exit."""
 
     def __init__(self, name, required=True):
         self.name = name
@@ -55,7 +63,7 @@ class Suite:
         sys.exit(0)
 
     def run(self):
-        print(f"1..{len(self.tests)}")
+        print(f"1..{len(self.tests) + 1}")
         failed = 0
         for i, fn in enumerate(self.tests, 1):
             desc = (fn.__doc__ or fn.__name__).strip().splitlines()[0]
@@ -82,7 +90,24 @@ class Suite:
         for c in reversed(self.cleanups):
             with contextlib.suppress(Exception):
                 c()
+        failed += self._sanitizer_case(len(self.tests) + 1)
         sys.exit(1 if failed else 0)
+
+    def _sanitizer_case(self, n):
+        reports = []
+        for srv in SERVERS:
+            with contextlib.suppress(Exception):
+                srv.kill()
+            err = srv.stderr()
+            if "Sanitizer" in err or "runtime error:" in err:
+                reports.append(err)
+        if reports:
+            print(f"not ok {n} - servers printed no sanitizer report")
+            for line in reports[0].splitlines()[:60]:
+                print(f"# {line}")
+            return 1
+        print(f"ok {n} - servers printed no sanitizer report ({len(SERVERS)} servers)")
+        return 0
 
 
 def skip(reason):
@@ -263,6 +288,7 @@ class Server:
         self.errfile = tempfile.TemporaryFile(mode="w+b")
         if suite is not None:
             suite.cleanups.append(self.kill)
+        SERVERS.append(self)
 
     def start(self, wait=True, timeout=10.0, path="/health"):
         self.proc = subprocess.Popen(self.wrapper + [evapi_bin()], env=self.env,
@@ -306,9 +332,14 @@ class Server:
         return self.proc.returncode
 
     def kill(self):
+        """Stop: SIGTERM first (so sanitizers report at exit), then KILL."""
         if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
     def _read(self, f):
         f.flush()

@@ -49,6 +49,9 @@ test_defaults(void)
 	ok(cfg.workers == 0, "WORKERS defaults to auto");
 	ok(cfg.max_header_size == 8192, "MAX_HEADER_SIZE default 8 KiB");
 	ok(cfg.max_body_size == 16384, "MAX_BODY_SIZE default 16 KiB");
+	ok(cfg.header_timeout == 10, "HEADER_TIMEOUT defaults to 10");
+	ok(cfg.max_connections == 0, "MAX_CONNECTIONS defaults to auto");
+	ok(cfg.probe_port == 0, "PROBE_PORT defaults to none");
 }
 
 /* Each bad value fails, and the message names variable and value. */
