@@ -398,6 +398,24 @@ resolve_max_connections(const struct evapi_server *srv)
 	return srv->cfg.max_connections;
 }
 
+/* epoll with a changelist: evhttp turns reading off and writing on (and
+ * back) around every response; the changelist folds each pair into one
+ * epoll_ctl per loop turn instead of one per change. evapi never dup()s a
+ * socket, the one case the changelist gets wrong. */
+static struct event_base *
+new_base(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base;
+
+	if (cfg == NULL)
+		return NULL;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
 static int
 setup_worker(struct evapi_server *srv, struct evapi_worker *w,
 	     unsigned long cap)
@@ -405,7 +423,7 @@ setup_worker(struct evapi_server *srv, struct evapi_worker *w,
 	const struct evapi_config *cfg = &srv->cfg;
 
 	w->srv = srv;
-	w->base = event_base_new();
+	w->base = new_base();
 	if (w->base == NULL)
 		return EVAPI_ERR;
 	w->http = evhttp_new(w->base);
