@@ -10,7 +10,7 @@ import time
 
 from fixtures import build, copy_builtins, plugin_dir, pkg_flags, INCLUDE
 from evapitest import (Suite, Server, check, eq, http, skip, evapi_bin,
-                       base_env, free_port, port_is_listening)
+                       base_env, free_port, port_is_listening, child_of)
 
 STATIC = os.environ.get("EVAPI_STATIC") == "yes"
 # The slow fixture needs dlopen: in the static build those cases may skip
@@ -132,20 +132,6 @@ def drain_delay_keeps_serving():
     eq(s.get("/health").status, 200, "still serving during DRAIN_DELAY")
     eq(s.wait(5), 0)
     check(time.monotonic() - t0 >= 0.9, "waited for DRAIN_DELAY")
-
-
-def child_of(pid, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/task/{pid}/children") as f:
-                kids = f.read().split()
-            if kids:
-                return int(kids[0])
-        except OSError:
-            pass
-        time.sleep(0.02)
-    raise AssertionError("no child process appeared")
 
 
 @suite.test

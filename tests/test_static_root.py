@@ -127,20 +127,6 @@ def in_root(args, e):
     return cmd
 
 
-def child_of(pid, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/task/{pid}/children") as f:
-                kids = f.read().split()
-            if kids:
-                return int(kids[0])
-        except OSError:
-            pass
-        time.sleep(0.02)
-    raise AssertionError("no child process appeared")
-
-
 class RootServer:
     def __init__(self, **over):
         self.env = env(**over)
@@ -149,7 +135,7 @@ class RootServer:
         self.proc = subprocess.Popen(in_root([], self.env), env=self.env,
                                      stdout=self.out, stderr=subprocess.STDOUT)
         suite.cleanups.append(self.kill)
-        self.pid = child_of(self.proc.pid)
+        self.pid = et.child_of(self.proc.pid)
         deadline = time.monotonic() + 10
         while True:
             try:

@@ -366,6 +366,21 @@ class Server:
         self.kill()
 
 
+def child_of(pid, timeout=5.0):
+    """The first child of PID (e.g. the process unshare --fork started)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                kids = f.read().split()
+            if kids:
+                return int(kids[0])
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError("no child process appeared")
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
