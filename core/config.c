@@ -32,7 +32,7 @@ const struct evapi_core_var evapi_core_vars[] = {
 	{"LOG_LEVEL", "info", "one of debug, info, warn, error",
 	 "least severe log level written to stdout"},
 	{"ENVIRONMENT", "development",
-	 "printable text of at most 127 bytes",
+	 "printable ASCII text of at most 127 bytes",
 	 "deployment name, shown by /version and in the start log line"},
 	{"API_PLUGINS", EVAPI_DEFAULT_PLUGINS,
 	 "comma-separated plugin names matching [a-z0-9_-]+",
@@ -59,7 +59,8 @@ const struct evapi_core_var evapi_core_vars[] = {
 	 "most connections at once; auto = 1024, lowered to fit RLIMIT_NOFILE"},
 	{"PROBE_PORT", NULL,
 	 "a whole number from 1 to 65535, other than PORT",
-	 "extra port serving only /health, /ready and /version (no cap)"},
+	 "extra port serving only /health, /ready and /version, outside "
+	 "MAX_CONNECTIONS (64 connections of its own)"},
 	{"ACCESS_LOG", "off", "on or off",
 	 "one log line per request (always on at LOG_LEVEL=debug)"},
 	{"HEALTHCHECK_TIMEOUT_MS", "2000",
@@ -428,6 +429,10 @@ evapi_config_load(struct evapi_config *cfg, evapi_getenv_fn get, void *arg,
 	if (load_text(get, arg, "ENVIRONMENT", cfg->environment,
 		      sizeof(cfg->environment), err, errlen) != EVAPI_OK)
 		return EVAPI_ERR;
+	/* It is served in /version: keep it valid JSON whatever the bytes. */
+	for (s = cfg->environment; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return bad(err, errlen, "ENVIRONMENT", cfg->environment);
 
 	if (load_text(get, arg, "API_PLUGINS", cfg->plugins_raw,
 		      sizeof(cfg->plugins_raw), err, errlen) != EVAPI_OK)

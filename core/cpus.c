@@ -93,6 +93,10 @@ cgroup2_cpus(void)
 	snprintf(path, sizeof(path), "/sys/fs/cgroup%s/cpu.max",
 		 strcmp(own, "/") == 0 ? "" : own);
 	f = fopen(path, "re");
+	/* A container without a cgroup namespace sees its host path in
+	 * /proc/self/cgroup while its own group is mounted at the root. */
+	if (f == NULL)
+		f = fopen("/sys/fs/cgroup/cpu.max", "re");
 	if (f == NULL)
 		return 0;
 	if (fgets(line, sizeof(line), f) != NULL &&
@@ -128,11 +132,20 @@ cgroup1_cpus(void)
 	own_cgroup("cpu", own, sizeof(own));
 	if (strcmp(own, "/") == 0)
 		own[0] = '\0';
+	/* Our own group first; then the mount root, which is our group in a
+	 * container whose /proc/self/cgroup still shows the host path. */
 	for (i = 0; dirs[i] != NULL; i++) {
-		snprintf(q, sizeof(q), "%s%s/cpu.cfs_quota_us", dirs[i], own);
-		snprintf(p, sizeof(p), "%s%s/cpu.cfs_period_us", dirs[i], own);
-		if (read_ll(q) != -1 || read_ll(p) != -1)
-			return quota_to_cpus(read_ll(q), read_ll(p));
+		const char *sub[] = {own, ""};
+		size_t j;
+
+		for (j = 0; j < 2; j++) {
+			snprintf(q, sizeof(q), "%s%s/cpu.cfs_quota_us", dirs[i],
+				 sub[j]);
+			snprintf(p, sizeof(p), "%s%s/cpu.cfs_period_us",
+				 dirs[i], sub[j]);
+			if (read_ll(q) != -1 || read_ll(p) != -1)
+				return quota_to_cpus(read_ll(q), read_ll(p));
+		}
 	}
 	return 0;
 }

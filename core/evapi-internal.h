@@ -178,7 +178,6 @@ void evapi_reply_json(struct evhttp_request *req, int status,
 		      struct json_object *obj);
 void evapi_reply_error(struct evhttp_request *req, int status,
 		       const char *message);
-int evapi_replies_init(void);
 
 /* ---- server (server.c) -------------------------------------------------- */
 
@@ -193,14 +192,16 @@ struct evapi_server {
 	struct evapi_worker *workers;
 	unsigned nworkers;
 	volatile int draining;
+	int stopped; /* loops ended: no handler may run any more */
 };
 
-extern struct evapi_server *evapi_the_server;
 
 /* Runs until drained; with CHECK_ONLY stops after plugin init, binding
  * nothing. Returns 0, or EVAPI_EXIT_CONFIG, or EVAPI_ERR. */
 int evapi_server_run(struct evapi_server *srv, int check_only);
 struct event_base *evapi_server_main_base(struct evapi_server *srv);
+/* Non-zero once a drain started: answers then close their connection. */
+int evapi_server_draining(void);
 /* Called by reply functions: a request got its answer. */
 void evapi_request_answered(struct evhttp_request *req, int status);
 

@@ -29,13 +29,13 @@ evapi_config_print_help(const char *prog, const char *plugin_dir)
 	       "evapi is an HTTP API server whose handlers are plugins.\n"
 	       "It is configured by environment variables only.\n\n"
 	       "Options:\n"
-	       "  --help              this text\n"
-	       "  --version           version, commit and library versions\n"
-	       "  --check-config      validate the configuration and the "
+	       "  --help, -h          this text\n"
+	       "  --version, -V       version, commit and library versions\n"
+	       "  --check-config, -t  validate the configuration and the "
 	       "plugins,\n"
 	       "                      then exit 0 (valid) or 78 (invalid), "
 	       "binding nothing\n"
-	       "  --healthcheck, -health\n"
+	       "  --healthcheck, -health, --health\n"
 	       "                      GET /health on this host's PORT "
 	       "(PROBE_PORT when set);\n"
 	       "                      exit 0 on 2xx, else 1\n\n"
@@ -60,6 +60,7 @@ evapi_config_print_help(const char *prog, const char *plugin_dir)
 			print_var(pv->name, pv->default_value, help);
 		}
 	}
-	printf("\nExit status: 0 success, 1 healthcheck failed, 78 bad "
-	       "configuration or plugin.\nSee evapi(8).\n");
+	printf("\nExit status: 0 success, 1 healthcheck failed (or internal "
+	       "error),\n64 bad command line, 78 bad configuration or plugin, "
+	       "128+N stopped by\na second signal N.\nSee evapi(8).\n");
 }

@@ -57,15 +57,22 @@ put(struct line *l, const char *s, size_t n)
 	l->len += n;
 }
 
-/* A JSON string with the escapes RFC 8259 requires. */
+/* Room kept at the end of a line for a closing quote, "}" and "\n". */
+#define LINE_RESERVE 3
+
+/* A JSON string with the escapes RFC 8259 requires. Bytes outside ASCII
+ * are escaped as \u00XX (read as Latin-1), so a line is valid UTF-8 JSON
+ * whatever a client sent; a string too long for the line is cut, and its
+ * closing quote always written. */
 static void
 put_json_string(struct line *l, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t limit = sizeof(l->buf) - 2 - LINE_RESERVE - 6;
 
 	put(l, "\"", 1);
-	for (; *p != '\0'; p++) {
+	for (; *p != '\0' && l->len < limit; p++) {
 		char esc[6] = {'\\', 'u', '0', '0', 0, 0};
 
 		switch (*p) {
@@ -75,7 +82,7 @@ put_json_string(struct line *l, const char *s)
 		case '\r': put(l, "\\r", 2); break;
 		case '\t': put(l, "\\t", 2); break;
 		default:
-			if (*p < 0x20 || *p == 0x7f) {
+			if (*p < 0x20 || *p >= 0x7f) {
 				esc[4] = hex[*p >> 4];
 				esc[5] = hex[*p & 15];
 				put(l, esc, 6);
@@ -84,7 +91,8 @@ put_json_string(struct line *l, const char *s)
 			}
 		}
 	}
-	put(l, "\"", 1);
+	l->len = l->len < limit + 6 ? l->len : limit + 6;
+	l->buf[l->len++] = '"';
 }
 
 static void
@@ -121,6 +129,9 @@ evapi_logv(int level, const char *msg, va_list ap)
 	put_json_string(&l, msg);
 	while ((k = va_arg(ap, const char *)) != NULL) {
 		v = va_arg(ap, const char *);
+		/* No room for another field: end the object here. */
+		if (l.len + 16 > sizeof(l.buf) - 2 - LINE_RESERVE)
+			break;
 		put(&l, ",", 1);
 		put_json_string(&l, k);
 		put(&l, ":", 1);

@@ -62,6 +62,15 @@ serve(int check_only)
 	load_config(&srv.cfg, EVAPI_EXIT_CONFIG);
 	srv.nworkers = srv.cfg.workers ? srv.cfg.workers
 				       : evapi_available_cpus();
+	/* Each loop gets an equal share of the cap: it needs one at least. */
+	if (srv.cfg.max_connections != 0 &&
+	    srv.cfg.max_connections < srv.nworkers) {
+		evapi_err("configuration error: MAX_CONNECTIONS=%lu is not "
+			  "valid: expected at least one connection per worker "
+			  "(WORKERS resolves to %u)",
+			  srv.cfg.max_connections, srv.nworkers);
+		return EVAPI_EXIT_CONFIG;
+	}
 	join_plugins(&srv);
 	rc = evapi_server_run(&srv, check_only);
 	if (rc == EVAPI_OK && check_only)

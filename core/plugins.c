@@ -59,8 +59,11 @@ evapi_plugin_check(const struct evapi_plugin *p, const char *name,
 	/* Collect every differing field, then report them all, most useful
 	 * first, the way PostgreSQL reports an incompatible module. */
 #define DIFF(f, h)                                                             \
-	if ((unsigned long)p->f != (unsigned long)(h))                         \
-	d[nd++] = (struct field_diff){#f, (unsigned long)(h), (unsigned long)p->f}
+	do {                                                                   \
+		if ((unsigned long)p->f != (unsigned long)(h))                 \
+			d[nd++] = (struct field_diff){#f, (unsigned long)(h),  \
+						      (unsigned long)p->f};    \
+	} while (0)
 	DIFF(abi_major, EVAPI_ABI_MAJOR);
 	DIFF(pointer_size, sizeof(void *));
 	DIFF(long_size, sizeof(long));

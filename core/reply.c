@@ -117,8 +117,15 @@ send_reply(struct evhttp_request *req, int status, const char *clen)
 
 	if (is_head(req))
 		evhttp_add_header(h, "Content-Type", "application/json");
-	evhttp_add_header(h, "Content-Length", clen);
+	/* 1xx, 204 and 304 carry no body and so no Content-Length. */
+	if (status >= 200 && status != 204 && status != 304)
+		evhttp_add_header(h, "Content-Length", clen);
 	evhttp_add_header(h, "Date", http_date());
+	/* While draining, keep-alive would hold clients on a server that is
+	 * about to close: tell them to reconnect elsewhere. */
+	if (evapi_server_draining() &&
+	    evhttp_find_header(h, "Connection") == NULL)
+		evhttp_add_header(h, "Connection", "close");
 	evapi_request_answered(req, status);
 	evhttp_send_reply(req, status, NULL, NULL);
 }
@@ -128,6 +135,11 @@ evapi_reply_body(struct evhttp_request *req, int status,
 		 const struct evapi_body *body)
 {
 	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+
+	if (body == NULL) {
+		evapi_reply_error(req, 500, "plugin replied without a body");
+		return;
+	}
 
 	if (!is_head(req))
 		evbuffer_add_reference(out, body->data, body->len, NULL, NULL);
@@ -152,10 +164,16 @@ evapi_reply_json(struct evhttp_request *req, int status,
 		 struct json_object *obj)
 {
 	size_t len = 0;
-	const char *s = json_object_to_json_string_length(
-		obj, JSON_C_TO_STRING_PLAIN, &len);
-	char *buf = malloc(len + 1);
+	const char *s;
+	char *buf;
 
+	if (obj == NULL) {
+		evapi_reply_error(req, 500, "plugin replied without a body");
+		return;
+	}
+	s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN,
+					      &len);
+	buf = malloc(len + 1);
 	if (buf == NULL) {
 		evapi_reply_error(req, 500, "out of memory");
 		return;
@@ -175,6 +193,8 @@ evapi_reply_error(struct evhttp_request *req, int status,
 	size_t len = 0;
 	char buf[512];
 
+	if (message == NULL)
+		message = "error";
 	if (o == NULL)
 		goto fallback;
 	json_object_object_add(o, "error", json_object_new_string(message));

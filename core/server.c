@@ -71,7 +71,6 @@ struct probe_listener {
 	evutil_socket_t fd;
 };
 
-struct evapi_server *evapi_the_server;
 static struct probe_listener probe_srv = {NULL, NULL, NULL, -1};
 
 static __thread struct evapi_worker *current_worker;
@@ -79,6 +78,14 @@ static const struct evapi_body *body_not_found;
 static const struct evapi_body *body_not_allowed;
 static unsigned workers_done; /* guarded by done_lock */
 static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static volatile int draining_now; /* a copy of srv->draining for replies */
+
+int
+evapi_server_draining(void)
+{
+	return draining_now;
+}
 
 struct event_base *
 evapi_server_main_base(struct evapi_server *srv)
@@ -319,6 +326,14 @@ dispatch(struct evapi_worker *w, struct evapi_conns *conns,
 	int status;
 
 	w->awaiting++;
+	/* After the loops ended the host still turns them to flush answers;
+	 * a request read then must not reach a plugin that is finishing. */
+	if (w->srv->stopped) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+				  "Connection", "close");
+		evapi_reply_error(req, 503, "shutting down");
+		return;
+	}
 	why = evapi_reqcheck_raw_why(evapi_conns_request(conns, req));
 	status = why != NULL ? 400 : check_request(req, &why);
 	if (status != 0) {
@@ -601,6 +616,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		_exit(128 + (int)sig);
 	}
 	srv->draining = 1;
+	draining_now = 1;
 	evapi_log(EVAPI_LOG_INFO, "draining", "signal", name, NULL);
 	evtimer_add(deadline_timer, &limit);
 	evtimer_add(drain_timer, &delay);
@@ -697,6 +713,16 @@ free_probe(void)
 }
 
 static void
+turn_loops(struct evapi_server *srv)
+{
+	unsigned i;
+
+	for (i = 0; i < srv->nworkers; i++)
+		if (srv->workers[i].base != NULL)
+			event_base_loop(srv->workers[i].base, EVLOOP_NONBLOCK);
+}
+
+static void
 teardown(struct evapi_server *srv)
 {
 	unsigned i;
@@ -707,12 +733,14 @@ teardown(struct evapi_server *srv)
 		if (w->thread_started)
 			pthread_join(w->thread, NULL);
 	}
-	/* Plugins answer what still waits; one more non-blocking turn of each
-	 * loop writes those answers before the connections are freed. */
+	/* From here no handler runs. One non-blocking turn of each loop
+	 * delivers answers plugins already queued there, fini answers what
+	 * still waits, and one more turn writes those answers before the
+	 * connections are freed. */
+	srv->stopped = 1;
+	turn_loops(srv);
 	evapi_plugins_fini(srv);
-	for (i = 0; i < srv->nworkers; i++)
-		if (srv->workers[i].base != NULL)
-			event_base_loop(srv->workers[i].base, EVLOOP_NONBLOCK);
+	turn_loops(srv);
 	free_signals();
 	for (i = 0; i < srv->nworkers; i++) {
 		struct evapi_worker *w = &srv->workers[i];
@@ -766,7 +794,6 @@ evapi_server_run(struct evapi_server *srv, int check_only)
 	unsigned i;
 	int rc = EVAPI_ERR;
 
-	evapi_the_server = srv;
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
 	body_not_found = evapi_body_new(
@@ -809,9 +836,11 @@ evapi_server_run(struct evapi_server *srv, int check_only)
 	evapi_log(EVAPI_LOG_INFO, "stopped", NULL);
 	rc = EVAPI_OK;
 out:
+	/* loopexit, not loopbreak: a thread that has not entered its loop yet
+	 * would clear a break flag on entry and never return. */
 	for (i = 1; srv->workers && i < srv->nworkers; i++)
 		if (srv->workers[i].thread_started && rc != EVAPI_OK)
-			event_base_loopbreak(srv->workers[i].base);
+			event_base_loopexit(srv->workers[i].base, NULL);
 	if (srv->workers)
 		teardown(srv);
 	evapi_bodies_free();

@@ -33,7 +33,8 @@
 
 /* One request waiting for the check in flight. */
 struct waiter {
-	struct ready *r;
+	struct ready *r;		/* NULL once orphaned by fini */
+	const struct evapi_api *api;
 	struct evhttp_request *req;
 	struct event_base *base; /* the request's own loop */
 	int handed;		 /* scheduled on BASE with its answer */
@@ -111,10 +112,14 @@ waiter_deliver(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	pthread_mutex_lock(&r->mu);
-	waiter_unlink(r, w);
-	pthread_mutex_unlock(&r->mu);
-	r->api->reply(w->req, w->status, w->body);
+	/* An orphan was handed over before fini freed the plugin state; it
+	 * carries all it needs (the bodies belong to the host). */
+	if (r != NULL) {
+		pthread_mutex_lock(&r->mu);
+		waiter_unlink(r, w);
+		pthread_mutex_unlock(&r->mu);
+	}
+	w->api->reply(w->req, w->status, w->body);
 	free(w);
 }
 
@@ -151,6 +156,7 @@ ready_get(struct evhttp_request *req, void *arg)
 		return;
 	}
 	w->r = r;
+	w->api = r->api;
 	w->req = req;
 	w->base = base;
 
@@ -386,11 +392,17 @@ ready_fini(void *state)
 	if (r->start_ev)
 		event_free(r->start_ev);
 	evapi_pgcheck_free(r->pc);
-	/* Every loop has stopped: answer what still waits (queued, or handed
-	 * to a loop that ended first), here, on the main thread. */
+	/* Every loop has stopped. A waiter already handed to its loop has
+	 * its answer queued there: it is orphaned (it no longer points at
+	 * this state) and answers when the host turns that loop once more.
+	 * The others are answered here, on the main thread. */
 	pthread_mutex_lock(&r->mu);
 	while ((w = r->waiters) != NULL) {
 		waiter_unlink(r, w);
+		if (w->handed) {
+			w->r = NULL;
+			continue;
+		}
 		r->api->reply(w->req, 503, r->body_draining);
 		free(w);
 	}

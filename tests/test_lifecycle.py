@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Shutdown races, log-line validity and cross-variable configuration.
+
+The shutdown cases reproduce races a review found: a keep-alive request
+read after the plugins finished, and a /ready answer queued on a loop when
+SHUTDOWN_TIMEOUT cut the drain. Each must end in exit 0 with no sanitizer
+report (the suite's last case checks every server's stderr).
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import evapitest as et
+
+STATIC = os.environ.get("EVAPI_STATIC") == "yes"
+suite = et.Suite("lifecycle")
+
+
+def mute_listener():
+    """A TCP listener that accepts and never answers (a hung database)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    held = []
+
+    def accept():
+        while True:
+            try:
+                c, _ = s.accept()
+                held.append(c)
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    suite.cleanups.append(s.close)
+    return s.getsockname()[1]
+
+
+@suite.test
+def keepalive_request_after_loops_end():
+    """WORKERS=2: keep-alive /ready requests sent during the drain never reach a finished plugin"""
+    port = mute_listener()
+    for delay in (0.02, 0.06, 0.09):
+        s = et.Server(suite, API_PLUGINS="health,ready", WORKERS=2,
+                      DATABASE_URL=f"postgresql://u:pw12345@127.0.0.1:{port}/db",
+                      LOG_LEVEL="info")
+        s.start()
+        conns = []
+        for _ in range(16):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+            c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            c.recv(1000)
+            conns.append(c)
+        s.signal(signal.SIGTERM)
+        time.sleep(delay)
+        for c in conns:
+            try:
+                c.sendall(b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n")
+            except OSError:
+                pass
+        et.eq(s.wait(10), 0, f"exit status after {delay}s: {s.stderr()[-800:]}")
+        for c in conns:
+            c.close()
+
+
+@suite.test
+def shutdown_timeout_with_ready_pending():
+    """SHUTDOWN_TIMEOUT cutting a pending /ready check: exit 0, no use after free"""
+    port = mute_listener()
+    for delay in (0.0, 0.0005, 0.001, 0.002):
+        s = et.Server(suite, API_PLUGINS="health,ready", WORKERS=1,
+                      DATABASE_URL=f"postgresql://u:pw12345@127.0.0.1:{port}/db",
+                      READY_TIMEOUT_MS=1000, READY_CACHE_MS=0,
+                      SHUTDOWN_TIMEOUT=1, LOG_LEVEL="info")
+        s.start()
+        time.sleep(1.2)  # the start-up check timed out; a new one may start
+        c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+        c.sendall(b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(delay)
+        s.signal(signal.SIGTERM)
+        et.eq(s.wait(10), 0, f"exit status: {s.stderr()[-800:]}")
+        c.close()
+
+
+@suite.test
+def drain_answers_close_the_connection():
+    """During DRAIN_DELAY, answers carry Connection: close"""
+    s = et.Server(suite, API_PLUGINS="health", DRAIN_DELAY=1)
+    s.start()
+    c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+    c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    r, _ = et.parse_response(c.recv(4096))
+    et.check(r.header("Connection") is None, "keep-alive before the drain")
+    s.signal(signal.SIGTERM)
+    time.sleep(0.2)
+    c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    r, _ = et.parse_response(c.recv(4096))
+    et.eq(r.status, 200)
+    et.eq(r.header("Connection"), "close")
+    et.eq(c.recv(100), b"", "the server closed the connection")
+    c.close()
+    et.eq(s.wait(5), 0)
+
+
+@suite.test
+def log_lines_stay_valid_json():
+    """Access-log lines stay valid UTF-8 JSON for 8-bit and very long paths"""
+    s = et.Server(suite, API_PLUGINS="health", ACCESS_LOG="on",
+                  MAX_HEADER_SIZE=16384, LOG_LEVEL="info")
+    s.start()
+    et.raw_exchange(s.port, b"GET /\xbchealth\xff HTTP/1.1\r\nHost: x\r\n"
+                    b"Connection: close\r\n\r\n")
+    et.raw_exchange(s.port, b"GET /" + b"a" * 6000 + b" HTTP/1.1\r\nHost: x\r\n"
+                    b"Connection: close\r\n\r\n")
+    time.sleep(0.2)
+    s.logfile.flush()
+    s.logfile.seek(0)
+    raw = s.logfile.read()
+    lines = raw.splitlines()
+    et.check(len(lines) >= 3, f"{len(lines)} lines")
+    for line in lines:
+        et.check(len(line) < 4096, f"a line of {len(line)} bytes")
+        json.loads(line.decode("utf-8"))  # strict: raises on invalid UTF-8
+    paths = [json.loads(l)["path"] for l in lines if b'"msg":"request"' in l]
+    et.check(any(p.startswith("/\u00bchealth") for p in paths), paths[:3])
+
+
+@suite.test
+def environment_must_be_ascii():
+    """ENVIRONMENT with 8-bit bytes exits 78 (it is served in /version)"""
+    env = et.base_env(ENVIRONMENT="prod")
+    env_bytes = {k.encode(): v.encode() for k, v in env.items()}
+    env_bytes[b"ENVIRONMENT"] = b"prod\xff\xfe"
+    r = subprocess.run([et.evapi_bin(), "--check-config"], env=env_bytes,
+                       capture_output=True, timeout=10)
+    et.eq(r.returncode, 78, r.stderr)
+    et.check(b"ENVIRONMENT" in r.stderr and b"ASCII" in r.stderr, r.stderr)
+
+
+@suite.test
+def max_connections_below_workers():
+    """MAX_CONNECTIONS below WORKERS exits 78 naming MAX_CONNECTIONS"""
+    r = et.run_evapi(["--check-config"], et.base_env(MAX_CONNECTIONS=1, WORKERS=2))
+    et.eq(r.returncode, 78, r.stderr)
+    et.check("MAX_CONNECTIONS=1" in r.stderr and "WORKERS" in r.stderr, r.stderr)
+
+
+@suite.test
+def workers_follow_quota_in_container_style_mount():
+    """WORKERS=auto reads the quota when the cgroup is mounted at the root (containers)"""
+    v1 = "/sys/fs/cgroup/cpu"
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        et.skip("needs root and unshare")
+    if not os.path.exists(os.path.join(v1, "cpu.cfs_quota_us")):
+        et.skip("no cgroup v1 cpu controller here (the v2 path is tested in test_http)")
+    if (os.cpu_count() or 1) < 2:
+        et.skip("one CPU: a quota of one cannot be told from the affinity")
+    group = tempfile.mkdtemp(prefix="evapi-ct-", dir=v1)
+    try:
+        with open(os.path.join(group, "cpu.cfs_period_us"), "w") as f:
+            f.write("100000")
+        with open(os.path.join(group, "cpu.cfs_quota_us"), "w") as f:
+            f.write("100000")
+        # Like a container without a cgroup namespace: its own group is
+        # mounted at the root, /proc/self/cgroup still shows the host path.
+        script = (f'mount --bind {group} {v1} && echo $$ > {v1}/tasks && '
+                  'exec "$@"')
+        s = et.Server(suite, API_PLUGINS="health", WORKERS="auto",
+                      wrapper=["unshare", "--mount", "sh", "-c", script, "sh"])
+        s.start()
+        start = [r for r in s.log_records() if r["msg"] == "evapi started"][0]
+        et.eq(start["workers"], "1")
+        s.kill()
+    finally:
+        time.sleep(0.2)
+        os.rmdir(group)
+
+
+suite.run()
