@@ -117,11 +117,15 @@ def h3_chunk_framing():
         "extension": b"3;foo=bar\r\nabc\r\n0\r\n\r\n",
     }
     for what, body in cases.items():
-        data, _ = exchange(srv.port, head + body + SMUGGLED, timeout=1.5)
+        data, closed = exchange(srv.port, head + body + SMUGGLED, timeout=1.5)
         rs = responses(data)
-        check(len(rs) <= 1, f"{what}: {data!r}")
-        check(all(r.status in (400, 413) for r in rs), f"{what}: {data[:200]!r}")
-        check(b"/smuggled" not in data and data.count(b"HTTP/1.") <= 1, what)
+        # Exactly one answer, and it is the refusal: silence (a timeout or
+        # a dropped connection) would hide whether anything was parsed.
+        eq(len(rs), 1, f"{what}: one response, got {data[:300]!r}")
+        check(rs[0].status in (400, 413),
+              f"{what}: status {rs[0].status}, want 400/413: {data[:200]!r}")
+        check(closed, f"{what}: the server kept the connection open")
+        check(b"/smuggled" not in data and data.count(b"HTTP/1.") == 1, what)
     no_smuggled_request_reached_a_handler()
 
 
@@ -531,14 +535,22 @@ def r1_auto_cap_keeps_serving():
 
 # ---- long run -------------------------------------------------------------------
 
+LONGRUN_TARGET = 1_000_000
+# The sanitizer build is about 2.5x slower (two cores, wrk on the same
+# cores: ~68k/s plain, ~29k/s with ASan+UBSan, which still reaches a
+# million in ~35 s); shared CI runners vary, so it must serve at least this.
+LONGRUN_FLOOR_ASAN = 200_000
+
 @suite.test
 def long_run_flat_rss_and_fds():
-    """R2: a million requests (or EVAPI_LONGRUN_SECONDS of wrk, 30 by
-    default): RSS and open descriptors end where they started"""
+    """R2: a million requests (at least LONGRUN_FLOOR under sanitizers)
+    within EVAPI_LONGRUN_SECONDS (45 at most): RSS and open descriptors end
+    where they started"""
     wrk = shutil.which("wrk")
     if wrk is None:
         skip("wrk is not installed (scripts/deps.sh bench)")
-    budget = int(os.environ.get("EVAPI_LONGRUN_SECONDS", "30"))
+    budget = min(int(os.environ.get("EVAPI_LONGRUN_SECONDS", "45")), 45)
+    floor = LONGRUN_FLOOR_ASAN if ASAN else LONGRUN_TARGET
     with Server(suite, API_PLUGINS="health", LOG_LEVEL="warn") as s:
         s.start()
         url = f"http://127.0.0.1:{s.port}/health"
@@ -547,14 +559,14 @@ def long_run_flat_rss_and_fds():
         rss0, fds0 = rss_kib(s.proc.pid), fd_count(s.proc.pid)
         done, t0 = 0, time.monotonic()
         # Slices of 5 s: stop at a million, or when the budget is spent.
-        while done < 1_000_000 and time.monotonic() - t0 < budget - 5:
+        while done < LONGRUN_TARGET and time.monotonic() - t0 < budget - 5:
             done += run_wrk(wrk, url, 5)
         took = time.monotonic() - t0
         check(wait_for(lambda: fd_count(s.proc.pid) <= fds0, 2.0), "fds settle")
         rss1, fds1 = rss_kib(s.proc.pid), fd_count(s.proc.pid)
         print(f"# {done} requests in {took:.1f}s; RSS {rss0} -> {rss1} KiB; "
               f"fds {fds0} -> {fds1}")
-        check(done > 0, "wrk made requests")
+        check(done >= floor, f"{done} requests in {took:.1f}s, want >= {floor}")
         eq(fds1, fds0, "open descriptors")
         check(ASAN or rss1 - rss0 < 2048, f"RSS grew {rss1 - rss0} KiB")
         exits_clean(s)

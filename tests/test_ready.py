@@ -143,6 +143,54 @@ def test_bad_urls():
         et.check(not et.port_is_listening(port), "the port is bound")
 
 
+# Hostile DATABASE_URLs: (url, pieces of the password that must never be
+# printed, exit status expected or None, text the error must contain).
+HOSTILE = [
+    # libpq wants the scheme in lower case; it is still meant as a URI.
+    ("POSTGRESQL://app:Zq7SecretPw@127.0.0.1/app", ("Zq7SecretPw",), 78,
+     "postgresql:// URI"),
+    ("PoStGrEs://app:Zq7SecretPw@127.0.0.1/app", ("Zq7SecretPw",), 78,
+     "lower case"),
+    # '?' and '#' do not end libpq's userinfo; '#' does not end a value.
+    ("postgresql://app:Zq7Sec?retPw@127.0.0.1/app?foo=1", ("Zq7Sec", "retPw"), 78,
+     "postgresql:// URI"),
+    ("postgresql://app:Zq7Sec#retPw@127.0.0.1/app", ("Zq7Sec", "retPw"), None, ""),
+    ("postgresql://app@127.0.0.1/app?password=Zq7Sec#retPw&nosuch=1",
+     ("Zq7Sec", "retPw"), 78, "postgresql:// URI"),
+    # An unencoded '@' or '/' would move part of the password into the
+    # host or port: refused before libpq sees it.
+    ("postgresql://app:Zq7Sec@retPw@127.0.0.1/app", ("Zq7Sec", "retPw"), 78, "%40"),
+    ("postgresql://app:Zq7Sec/retPw@127.0.0.1/app", ("Zq7Sec", "retPw"), 78, "%40"),
+    # key=value: a backslash escapes a space in an unquoted value.
+    ("host=127.0.0.1 password=Zq7Sec\\ retPw nosuch=1", ("Zq7Sec", "retPw"), 78,
+     "key=value"),
+    ("host=127.0.0.1 password='Zq7Sec\\' retPw' nosuch=1", ("Zq7Sec", "retPw"), 78,
+     "key=value"),
+    # Every key containing "password", in both forms.
+    ("host=127.0.0.1 sslpassword=Zq7SecretPw nosuch=1", ("Zq7SecretPw",), 78, ""),
+    ("postgresql://app@127.0.0.1/app?sslpassword=Zq7SecretPw&nosuch=1",
+     ("Zq7SecretPw",), 78, ""),
+    ("postgresql://app@127.0.0.1/app?ssl%70assword=Zq7SecretPw&nosuch=1",
+     ("Zq7SecretPw",), 78, ""),
+]
+
+
+@suite.test
+def test_hostile_urls():
+    """--check-config on hostile DATABASE_URLs never prints any password byte"""
+    for url, secrets, status, text in HOSTILE:
+        env = et.base_env(PORT=et.free_port(), API_PLUGINS="health,ready",
+                          DATABASE_URL=url)
+        r = et.run_evapi(["--check-config"], env)
+        out = r.stdout + r.stderr
+        for s in secrets:
+            et.check(s not in out, f"{s!r} of {url!r} leaked: {out!r}")
+        if status is not None:
+            et.eq(r.returncode, status, f"exit status for {url!r}: {out!r}")
+            et.check("DATABASE_URL" in r.stderr, f"DATABASE_URL not named: {out!r}")
+        et.check(text in r.stderr, f"{text!r} not in the error for {url!r}: {out!r}")
+
+
 @suite.test
 def test_bad_numbers():
     """READY_TIMEOUT_MS / READY_CACHE_MS out of range: exit 78 naming them"""

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <pwd.h>
@@ -1151,6 +1152,36 @@ pgc_configure(struct pgcheck *pc, char *err, size_t errlen)
 	return 0;
 }
 
+/* Length of a "postgresql://" or "postgres://" prefix in any case, 0 if
+ * none: what the user meant as a URI (libpq itself wants lower case). */
+static size_t
+pgc_uri_prefix(const char *s)
+{
+	if (strncasecmp(s, "postgresql://", 13) == 0)
+		return 13;
+	if (strncasecmp(s, "postgres://", 11) == 0)
+		return 11;
+	return 0;
+}
+
+/* libpq ends a URI's user[:password] at the first '@' before the first
+ * '/'. An unencoded '@' or '/' in the password moves the rest of it into
+ * the host, port or database name, which are logged (and the host sent
+ * to DNS). Refuse such a URI: a second '@' before the first '/', or no
+ * '@' there but one after it, before the query. */
+static int
+pgc_uri_ambiguous(const char *s, size_t prefix)
+{
+	const char *auth = s + prefix;
+	size_t n = strcspn(auth, "/");
+	const char *at = memchr(auth, '@', n), *rest;
+
+	if (at != NULL)
+		return memchr(at + 1, '@', n - (size_t)(at + 1 - auth)) != NULL;
+	rest = auth + n;
+	return memchr(rest, '@', strcspn(rest, "?")) != NULL;
+}
+
 struct pgcheck *
 evapi_pgcheck_new(struct event_base *base, const char *conninfo,
 		  unsigned timeout_ms, const struct pgcheck_hooks *hooks,
@@ -1158,6 +1189,7 @@ evapi_pgcheck_new(struct event_base *base, const char *conninfo,
 {
 	struct pgcheck *pc = NULL;
 	char *perr = NULL;
+	size_t prefix;
 
 	if (!conninfo || !hooks || !hooks->done) {
 		snprintf(err, errlen, "no connection string");
@@ -1174,15 +1206,27 @@ evapi_pgcheck_new(struct event_base *base, const char *conninfo,
 	pc->timeout_ms = timeout_ms;
 	pc->state = PGC_IDLE;
 	pc->last_reason = PGCHECK_CONNECT_FAILED;
+	prefix = pgc_uri_prefix(conninfo);
+	if (prefix > 0 && pgc_uri_ambiguous(conninfo, prefix)) {
+		snprintf(err, errlen,
+			 "an unencoded '@' or '/' in the user name or password "
+			 "would be taken as part of the host or database: "
+			 "percent-encode '@' as %%40 and '/' as %%2F");
+		goto fail;
+	}
 	pc->opts = PQconninfoParse(conninfo, &perr);
 	if (!pc->opts) {
 		/* libpq's message may quote the offending part of the
 		 * string, which can be the password: say only what kind of
-		 * problem it is. */
-		snprintf(err, errlen, "%s",
-			 perr && strstr(perr, "URI")
-				 ? "not a valid postgresql:// URI"
-				 : "not a valid key=value connection string");
+		 * problem it is, from the form the user chose. */
+		if (prefix == 0)
+			snprintf(err, errlen,
+				 "not a valid key=value connection string");
+		else if (strncmp(conninfo, "postgres", 8) != 0)
+			snprintf(err, errlen, "not a valid postgresql:// URI "
+					      "(the scheme must be lower case)");
+		else
+			snprintf(err, errlen, "not a valid postgresql:// URI");
 		goto fail;
 	}
 	if (pgc_configure(pc, err, errlen) < 0)

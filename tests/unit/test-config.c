@@ -165,6 +165,70 @@ redacts(const char *in, const char *want)
 	is_str(out, want, "redact %s", want);
 }
 
+/* No byte run of the password may survive: check each FRAGMENT (the
+ * pieces a naive parser would split it into) is absent. */
+static void
+hides(const char *in, const char *const *fragments)
+{
+	char out[512];
+
+	evapi_redact_conninfo(in, out, sizeof(out));
+	for (; *fragments; fragments++)
+		ok(strstr(out, *fragments) == NULL, "%s hides %s (got %s)", in,
+		   *fragments, out);
+}
+
+static void
+test_redact_hostile(void)
+{
+	static const char *const upper[] = {"S3cretPass", NULL};
+	static const char *const query[] = {"S3c", "retPass", NULL};
+	static const char *const at[] = {"pa", "ss1234", NULL};
+	static const char *const slash[] = {"pa/", "ss@", "ss", NULL};
+	static const char *const hash[] = {"ab", "cd", NULL};
+	static const char *const esc[] = {"S3c", "retPass", NULL};
+	static const char *const ssl[] = {"K3yPass", NULL};
+
+	/* The scheme is matched in any case. */
+	redacts("POSTGRESQL://app:S3cretPass@db/app", "POSTGRESQL://app:***@db/app");
+	redacts("Postgres://app:S3cretPass@db/app", "Postgres://app:***@db/app");
+	hides("POSTGRESQL://app:S3cretPass@db/app", upper);
+	/* libpq ends the userinfo at the first '@' before the first '/',
+	 * whatever '?' or '#' come before it. */
+	redacts("postgresql://app:S3c?retPass@db/app?foo=1",
+		"postgresql://app:***@db/app?foo=1");
+	hides("postgresql://app:S3c?retPass@db/app?foo=1", query);
+	hides("postgresql://app:S3c#retPass@db/app", query);
+	/* Unencoded '@' and '/' in the password: hide up to the last '@'. */
+	redacts("postgresql://app:pa@ss1234@db/app", "postgresql://app:***@db/app");
+	hides("postgresql://app:pa@ss1234@db/app", at);
+	redacts("postgresql://app:pa/ss@db/app", "postgresql://app:***@db/app");
+	hides("postgresql://app:pa/ss@db/app", slash);
+	/* '#' does not end a URI parameter value for libpq. */
+	redacts("postgresql://app@db/app?password=ab#cd&sslmode=disable",
+		"postgresql://app@db/app?password=***&sslmode=disable");
+	hides("postgresql://app@db/app?password=ab#cd", hash);
+	/* key=value: a backslash escapes white space in unquoted values. */
+	redacts("host=db password=S3c\\ retPass nosuch=1",
+		"host=db password=*** nosuch=1");
+	hides("host=db password=S3c\\ retPass nosuch=1", esc);
+	redacts("host=db password=S3c\\\\ retPass=1",
+		"host=db password=*** retPass=1");
+	redacts("password='S3c\\' retPass' host=db", "password=*** host=db");
+	hides("password='S3c\\' retPass' host=db", esc);
+	redacts("password S3cretPass host=db", "password ***");
+	hides("password S3cretPass host=db", upper);
+	/* Every key containing "password", in both forms. */
+	redacts("host=db sslpassword=K3yPass sslkey=/k",
+		"host=db sslpassword=*** sslkey=/k");
+	redacts("postgresql://app@db/app?sslpassword=K3yPass&sslmode=require",
+		"postgresql://app@db/app?sslpassword=***&sslmode=require");
+	redacts("postgresql://app@db/app?ssl%70assword=K3yPass",
+		"postgresql://app@db/app?ssl%70assword=***");
+	hides("postgresql://app@db/app?%73slpassword=K3yPass", ssl);
+	hides("host=db SSLPASSWORD = 'K3yPass'", ssl);
+}
+
 static void
 test_redact(void)
 {
@@ -193,5 +257,6 @@ main(void)
 	test_plugin_lists();
 	test_quoting();
 	test_redact();
+	test_redact_hostile();
 	return tap_done();
 }
