@@ -101,13 +101,23 @@ class HealthSampler:
         self._stop.set()
         self._t.join(5)
 
-    def check(self, limit=0.05):
+    def check(self, limit=0.05, stall=0.15):
+        """Nine in ten samples under LIMIT, and none near a stall.
+
+        A loop blocked by the check would delay /health by the whole
+        READY_TIMEOUT_MS (300 ms in these tests); STALL stays well below
+        that, so a blocked loop always fails, while one sample delayed by
+        the scheduler of a loaded 2-core machine does not."""
         et.check(len(self.samples) >= 5, f"too few /health samples: {len(self.samples)}")
         bad = [s for s in self.samples if not s[1]]
         et.check(not bad, f"/health failed {len(bad)} times")
-        worst = max(dt for dt, _ in self.samples)
-        et.check(worst < limit, f"/health took {worst * 1000:.1f} ms "
-                 f"(limit {limit * 1000:.0f} ms) over {len(self.samples)} samples")
+        times = sorted(dt for dt, _ in self.samples)
+        p90 = times[int(len(times) * 0.9) - 1]
+        worst = times[-1]
+        et.check(p90 < limit, f"/health p90 {p90 * 1000:.1f} ms "
+                 f"(limit {limit * 1000:.0f} ms) over {len(times)} samples")
+        et.check(worst < stall, f"/health took {worst * 1000:.1f} ms once "
+                 f"(a stall; limit {stall * 1000:.0f} ms)")
         return worst
 
 
