@@ -2,9 +2,14 @@
 # static-deps.sh - build the static (musl, x86_64) libraries a fully static
 # evapi binary links against: OpenSSL, libevent, json-c and libpq (+ libpgcommon.a,
 # libpgport.a; PostgreSQL 15 client, no GSSAPI/LDAP/readline/zlib/ICU, with OpenSSL).
+# With --shared, the same pinned sources and options as musl shared libraries
+# (libssl.so.3, libcrypto.so.3, libevent*-2.1.so.7, libjson-c.so.5, libpq.so.5) for a
+# dynamic musl evapi with plugin .so files (the Dockerfile's debug image).
 #
 # Usage:
 #   scripts/static-deps.sh [PREFIX]            build into PREFIX
+#   scripts/static-deps.sh --shared PREFIX     shared musl libraries into PREFIX (its own
+#                                              prefix: stamps are per prefix)
 #   scripts/static-deps.sh --print-pins SRCPKG=DEBVERSION...
 #                                              download source packages, print pin lines
 # Environment:
@@ -46,6 +51,8 @@ readonly SRC_LIST=/etc/apt/sources.list.d/static-deps-src
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 VERSIONS_FILE=$SCRIPT_DIR/static-deps.versions
 APT_UPDATED=0
+# static: LIB_* functions and build_LIB; shared: shared_LIB_* and build_shared_LIB.
+MODE=static
 
 die() { printf 'static-deps: ERROR: %s\n' "$*" >&2; exit 1; }
 say() { printf 'static-deps: %s\n' "$*"; }
@@ -374,6 +381,99 @@ build_libpq() {
     run_step libpq install libpq_install
 }
 
+# --- shared musl libraries (--shared) ------------------------------------------------------
+# Same sources, Debian patches and feature set as above; only the library kind differs.
+# No .a files are installed, so a link against PREFIX cannot silently go static.
+
+# OPENSSL_OPTS with "shared" in place of "no-shared".
+shared_openssl_opts() {
+    local o
+    echo shared
+    for o in "${OPENSSL_OPTS[@]}"; do [[ $o == no-shared ]] || echo "$o"; done
+}
+shared_openssl_outputs() { echo lib/libssl.so.3 lib/libcrypto.so.3 lib/pkgconfig/libssl.pc include/openssl/ssl.h; }
+shared_openssl_flags() { shared_openssl_opts | tr '\n' ' '; }
+shared_openssl_configure() {
+    cd "$OBJ"
+    # shellcheck disable=SC2046  # one option per line
+    "$SRC/Configure" linux-x86_64 $(shared_openssl_opts) \
+        --prefix="$PREFIX" --libdir=lib --openssldir=/etc/ssl
+    grep -q -- "^CFLAGS=$CFLAGS" Makefile
+}
+shared_openssl_install() { openssl_install && rm -f "$PREFIX"/lib/libssl.a "$PREFIX"/lib/libcrypto.a; }
+build_shared_openssl() {
+    run_step shared-openssl configure shared_openssl_configure
+    run_step shared-openssl make openssl_make
+    run_step shared-openssl install shared_openssl_install
+}
+
+shared_libevent_outputs() {
+    echo lib/libevent-2.1.so.7 lib/libevent_pthreads-2.1.so.7 lib/pkgconfig/libevent.pc include/event2/http.h
+}
+shared_libevent_flags() { echo "--enable-shared --disable-static --disable-openssl --disable-samples --disable-libevent-regress --disable-debug-mode"; }
+shared_libevent_configure() {
+    cd "$OBJ"
+    # shellcheck disable=SC2046
+    "$SRC/configure" --prefix="$PREFIX" --disable-dependency-tracking $(shared_libevent_flags)
+}
+build_shared_libevent() {
+    run_step shared-libevent autoreconf libevent_autoreconf
+    run_step shared-libevent configure shared_libevent_configure
+    run_step shared-libevent make libevent_make
+    run_step shared-libevent install libevent_install
+}
+
+shared_json-c_outputs() { echo lib/libjson-c.so.5 lib/pkgconfig/json-c.pc include/json-c/json.h; }
+shared_json-c_flags() { echo "MinSizeRel -DBUILD_SHARED_LIBS=ON -DBUILD_STATIC_LIBS=OFF -DDISABLE_EXTRA_LIBS=ON -DBUILD_TESTING=OFF -DBUILD_APPS=OFF"; }
+shared_json-c_configure() {
+    cmake -S "$SRC" -B "$OBJ" -DCMAKE_C_COMPILER=musl-gcc -DCMAKE_C_FLAGS="$KH_FLAG $CFLAGS" \
+        -DCMAKE_BUILD_TYPE=MinSizeRel -DCMAKE_INSTALL_PREFIX="$PREFIX" -DCMAKE_INSTALL_LIBDIR=lib \
+        -DBUILD_SHARED_LIBS=ON -DBUILD_STATIC_LIBS=OFF -DDISABLE_EXTRA_LIBS=ON \
+        -DBUILD_TESTING=OFF -DBUILD_APPS=OFF -DCMAKE_VERBOSE_MAKEFILE=ON
+}
+build_shared_json-c() {
+    run_step shared-json-c configure shared_json-c_configure
+    run_step shared-json-c make json-c_make
+    run_step shared-json-c install json-c_install
+}
+
+shared_libpq_outputs() { echo lib/libpq.so.5 lib/pkgconfig/libpq.pc include/libpq-fe.h; }
+shared_libpq_flags() { echo "--disable-rpath all-shared-lib install-lib-shared"; }
+# configure's "test program" check runs a binary linked to the shared libssl, and
+# musl's loader finds it only through LD_LIBRARY_PATH (nothing else this step runs
+# needs a library named like the ones in PREFIX).  --disable-rpath: no build-prefix
+# RUNPATH in libpq.so; the consumer sets its own.
+shared_libpq_configure() {
+    cd "$OBJ"
+    # shellcheck disable=SC2046
+    LD_LIBRARY_PATH=$PREFIX/lib "$SRC/configure" --prefix="$PREFIX" $(libpq_flags) --disable-rpath \
+        --with-includes="$PREFIX/include" --with-libraries="$PREFIX/lib"
+}
+# libpgcommon/libpgport go into libpq.so itself (their _shlib variants, PIC).
+shared_libpq_make() {
+    cd "$OBJ"
+    make -j"$JOBS" -C src/include
+    make -j"$JOBS" -C src/common
+    make -j"$JOBS" -C src/port
+    make -j"$JOBS" -C src/interfaces/libpq all-shared-lib
+}
+shared_libpq_install() {
+    cd "$OBJ"
+    mkdir -p "$PREFIX/include" "$PREFIX/lib/pkgconfig"
+    make -C src/interfaces/libpq install-lib-shared libpq.pc install-lib-pc
+    cp "$SRC/src/interfaces/libpq/libpq-fe.h" "$SRC/src/interfaces/libpq/libpq-events.h" \
+        "$SRC/src/include/postgres_ext.h" src/include/pg_config_ext.h "$PREFIX/include/"
+    sed -i "s|-L$PREFIX/lib|-L\${libdir}|g" "$PREFIX/lib/pkgconfig/libpq.pc"
+}
+build_shared_libpq() {
+    run_step shared-libpq configure shared_libpq_configure
+    run_step shared-libpq make shared_libpq_make
+    run_step shared-libpq install shared_libpq_install
+}
+
+# lib_fn LIB WHAT: the function holding WHAT (outputs, flags...) of LIB in this mode.
+lib_fn() { if [[ $MODE == static ]]; then echo "${1}_$2"; else echo "${MODE}_${1}_$2"; fi; }
+
 # --- stamps and driver ---------------------------------------------------------------------------
 
 # Everything that changes LIB's output: pinned version + .dsc hash, compiler, flags,
@@ -387,6 +487,13 @@ stamp_text() {
         "${lib}_flags"
         # shellcheck disable=SC2046  # function names contain no whitespace
         declare -f "build_$lib" $(compgen -A function "${lib}_")
+        # The shared recipe reuses the static functions above, plus its own (the static
+        # stamp text is unchanged by this mode's existence).
+        if [[ $MODE != static ]]; then
+            "${MODE}_${lib}_flags"
+            # shellcheck disable=SC2046
+            declare -f "build_${MODE}_$lib" $(compgen -A function "${MODE}_${lib}_")
+        fi
         [[ $lib != libpq ]] || cat "$PREFIX/.stamps/openssl" 2>/dev/null || true
     } | sha256sum | cut -d' ' -f1)
     printf 'library=%s\nsource=%s %s\nflags-sha256=%s\n' "$lib" "$pkg" "$ver" "$hash"
@@ -395,20 +502,22 @@ stamp_text() {
 is_current() {
     local lib=$1 f
     [[ -f $PREFIX/.stamps/$lib && $(<"$PREFIX/.stamps/$lib") == "$(stamp_text "$lib")" ]] || return 1
-    for f in $("${lib}_outputs"); do [[ -e $PREFIX/$f ]] || return 1; done
+    for f in $("$(lib_fn "$lib" outputs)"); do [[ -e $PREFIX/$f ]] || return 1; done
 }
 
 build_lib() {
-    local lib=$1
+    local lib=$1 tree=$1
     if is_current "$lib"; then
         say "$lib: up to date (${SRCPKG[$lib]} ${SRCVER[$lib]})"
         return 0
     fi
     rm -f "$PREFIX/.stamps/$lib"
     fetch_source "$lib"
-    BUILD=$WORK/build/$lib SRC=$WORK/build/$lib/src OBJ=$WORK/build/$lib/obj
+    # Own tree per mode: a static and a shared build may share one WORK (and its sources).
+    [[ $MODE == static ]] || tree=$MODE-$lib
+    BUILD=$WORK/build/$tree SRC=$WORK/build/$tree/src OBJ=$WORK/build/$tree/obj
     extract_source "$lib"
-    "build_$lib"
+    if [[ $MODE == static ]]; then "build_$lib"; else "build_${MODE}_$lib"; fi
     mkdir -p "$PREFIX/.stamps"
     stamp_text "$lib" >"$PREFIX/.stamps/$lib"
     # The tree is only needed again for a rebuild, which extracts afresh.
@@ -434,16 +543,23 @@ setup_compiler() {
 }
 
 summary() {
-    local lib f
+    local lib f files=(libssl.a libcrypto.a libevent.a libevent_core.a libjson-c.a libpq.a libpgcommon.a libpgport.a)
     echo
-    say "prefix: $PREFIX"
+    say "prefix: $PREFIX ($MODE)"
     for lib in "${LIBRARIES[@]}"; do
         printf '  %-9s %s %s\n' "$lib" "${SRCPKG[$lib]}" "${SRCVER[$lib]}"
     done
-    for f in libssl.a libcrypto.a libevent.a libevent_core.a libjson-c.a libpq.a libpgcommon.a libpgport.a; do
-        printf '  %-18s %10s bytes\n' "$f" "$(stat -c %s "$PREFIX/lib/$f")"
+    [[ $MODE == static ]] || files=(libssl.so.3 libcrypto.so.3 libevent-2.1.so.7 libevent_pthreads-2.1.so.7
+        libjson-c.so.5 libpq.so.5)
+    for f in "${files[@]}"; do
+        printf '  %-26s %10s bytes\n' "$f" "$(stat -L -c %s "$PREFIX/lib/$f")"
     done
-    echo "  link: PKG_CONFIG_LIBDIR=$PREFIX/lib/pkgconfig pkg-config --static --cflags --libs libevent json-c libpq"
+    if [[ $MODE == static ]]; then
+        echo "  link: PKG_CONFIG_LIBDIR=$PREFIX/lib/pkgconfig pkg-config --static --cflags --libs libevent json-c libpq"
+    else
+        echo "  link: PKG_CONFIG_LIBDIR=$PREFIX/lib/pkgconfig CC=musl-gcc ./configure ... (needs RUNPATH or"
+        echo "        LD_LIBRARY_PATH=$PREFIX/lib at run time; the musl loader is /lib/ld-musl-x86_64.so.1)"
+    fi
 }
 
 # --print-pins PKG=VER...: download into a temp dir and print the pin lines.
@@ -472,7 +588,12 @@ main() {
         print_pins "$@"
         return
     fi
-    [[ ${1:-} != -* ]] || die "usage: $0 [PREFIX] | --print-pins SRCPKG=DEBVERSION..."
+    if [[ ${1:-} == --shared ]]; then
+        [[ -n ${2:-} ]] || die "usage: $0 --shared PREFIX"
+        MODE=shared
+        shift
+    fi
+    [[ ${1:-} != -* ]] || die "usage: $0 [PREFIX] | --shared PREFIX | --print-pins SRCPKG=DEBVERSION..."
     setup_dirs "${1:-}"
     load_versions
     # One run per work dir at a time (a second run waits instead of corrupting trees).

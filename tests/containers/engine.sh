@@ -7,7 +7,9 @@
 #
 # Everything the daemon writes (images, containers, sockets, pid files, logs)
 # lives under WORKDIR, so the engine never touches a system-wide Docker and
-# several engines can coexist.  Use it as:
+# several engines can coexist.  EVAPI_ENGINE_DATA_ROOT moves only the image
+# store (data root) elsewhere, e.g. into a cache dir that outlives WORKDIR so
+# layers are reused by the next run; give every engine its own.  Use it as:
 #   tests/containers/engine.sh start "$W" && eval "$(tests/containers/engine.sh env "$W")"
 #   "$DOCKER" info ...
 #   tests/containers/engine.sh stop "$W"
@@ -50,7 +52,8 @@ set_paths() {
 	[[ $1 != *[[:space:]]* ]] || die "WORKDIR must not contain whitespace: $1"
 	W=$(realpath -m "$1")   # -m: `env` and `stop` must not create it
 	SOCK=$W/docker.sock
-	DATA=$W/data
+	DATA=$(realpath -m "${EVAPI_ENGINE_DATA_ROOT:-$W/data}")
+	[[ $DATA != *[[:space:]]* ]] || die "EVAPI_ENGINE_DATA_ROOT must not contain whitespace: $DATA"
 	EXEC=$W/exec
 	PIDFILE=$W/dockerd.pid     # written by dockerd itself (removed on clean exit)
 	OURPID=$W/engine.pid       # written by us: survives a dockerd crash
@@ -191,11 +194,12 @@ wait_gone() {
 	done
 }
 
-# Mounts left behind under WORKDIR (netns/default, overlay upper dirs),
-# deepest first so parents unmount cleanly.
+# Mounts left behind under WORKDIR and the data root (netns/default, overlay
+# upper dirs), deepest first so parents unmount cleanly.
 unmount_leftovers() {
 	local m
-	awk -v w="$W/" 'index($2, w) == 1 {print $2}' /proc/self/mounts | sort -r |
+	awk -v w="$W/" -v d="$DATA/" 'index($2, w) == 1 || index($2, d) == 1 {print $2}' /proc/self/mounts |
+		sort -r |
 		while read -r m; do
 			umount "$m" 2>/dev/null || umount -l "$m" || log "could not unmount $m"
 		done

@@ -1,0 +1,168 @@
+# evapi container images.
+#
+# Targets:
+#   static (default, the last stage)  FROM scratch: the fully static musl
+#       binary, a CA bundle and passwd/group files for uid 10001. ~3 MB.
+#   debug  alpine:3.20 with the dynamic musl build: the plugins as .so files
+#       in /usr/local/lib/evapi, plus alpine's shell and wget.
+# Both run as uid/gid 10001, listen on 8080 and use `/evapi --healthcheck`.
+#
+#   DOCKER_BUILDKIT=1 docker build -t evapi \
+#       --build-arg VERSION="$(build-aux/git-version-gen .)" \
+#       --build-arg COMMIT="$(git rev-parse HEAD)" \
+#       --build-arg CREATED="$(git log -1 --format=%cI)" .
+#   DOCKER_BUILDKIT=1 docker build --target debug -t evapi:debug ...  (same --build-arg flags)
+#
+# Build with BuildKit: the legacy builder builds every stage, so even the
+# static target would pull alpine and compile the shared libraries.  No
+# "# syntax=" line: BuildKit would fetch that frontend image from a registry.
+# Everything is compiled in Debian stages; the alpine stage only receives
+# files (and appends its user to /etc/passwd), so it runs no apk and needs
+# nothing from alpine but /bin/sh.
+# The stage named "static", not "scratch": BuildKit reserves that name.
+
+# ---- toolchain: build tools only (no project file yet) -----------------------
+FROM docker.io/library/debian:bookworm-slim AS toolchain
+# musl-tools: musl-gcc for both builds; autotools, cmake, perl, pkg-config:
+# the dependencies' and evapi's build systems; dpkg-dev: `apt-get source` and
+# dpkg-source for scripts/static-deps.sh; ca-certificates: the image's bundle.
+RUN set -eux; \
+	apt-get update; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+		autoconf automake binutils ca-certificates cmake dpkg-dev gcc libc6-dev \
+		libtool linux-libc-dev make musl-tools perl pkg-config; \
+	rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Only the dependency script and its pins: a change anywhere else in the tree
+# leaves the slow dependency layers below cached.
+COPY scripts/static-deps.sh scripts/static-deps.versions scripts/
+
+# ---- static musl libraries (scripts/static-deps.sh, a few minutes) -----------
+# Its work dir (sources, object trees) and the apt lists it fetched are
+# dropped in the same step: they would only bloat the layer.
+FROM toolchain AS deps
+RUN STATIC_DEPS_WORK=/tmp/static-deps scripts/static-deps.sh /opt/static && \
+	rm -rf /tmp/static-deps /var/lib/apt/lists/*
+
+# ---- shared musl libraries of the same pinned sources, for the debug image ---
+FROM toolchain AS deps-shared
+RUN STATIC_DEPS_WORK=/tmp/static-deps scripts/static-deps.sh --shared /opt/shared && \
+	rm -rf /tmp/static-deps /var/lib/apt/lists/*
+
+# ---- the static binary and the files of the scratch image --------------------
+# VERSION/COMMIT/CREATED are baked into the binary (no .git in the context:
+# empty values keep what the tree reports).  Declared after COPY and after
+# the dependency stages, so a new commit only reruns this cheap step.
+FROM deps AS build
+COPY . /src
+ARG VERSION=
+ARG COMMIT=
+ARG CREATED=
+RUN set -eux; \
+	autoreconf -fi; \
+	./configure --enable-static-binary --with-static-deps=/opt/static; \
+	make -j"$(nproc)" ${VERSION:+VERSION="$VERSION"} ${COMMIT:+COMMIT="$COMMIT"} \
+		${CREATED:+BUILD_DATE="$CREATED"}; \
+	strip --strip-all -R .comment evapi; \
+	if readelf -l evapi | grep -q 'program interpreter'; then \
+		echo "evapi is not statically linked" >&2; exit 1; \
+	fi; \
+	./evapi --version
+# passwd/group: the runtime user by name for tools and libraries that look
+# it up; the Debian CA bundle where the musl OpenSSL (--openssldir=/etc/ssl)
+# and evapi's verify-full default look for it.
+RUN set -eux; \
+	mkdir -p /out/etc/ssl/certs; \
+	printf 'evapi:x:10001:10001:evapi:/nonexistent:/nonexistent\n' >/out/etc/passwd; \
+	printf 'evapi:x:10001:\n' >/out/etc/group; \
+	cp /etc/ssl/certs/ca-certificates.crt /out/etc/ssl/certs/ca-certificates.crt; \
+	install -m 0755 evapi /out/evapi
+
+# ---- the dynamic musl build for the debug image ------------------------------
+# Installed under /usr/local (plugins in /usr/local/lib/evapi, mode 644, as
+# the loader requires).  The libraries it needs, except musl's libc (alpine
+# has it), go to the private /usr/local/lib/evapi-deps, reached through
+# RUNPATH: alpine's own libssl.so.3 (apk's) is neither used nor shadowed,
+# so the image runs the same libraries on any alpine patch release.
+# `make install` regenerates core/build-info.c, so it gets the same
+# VERSION/COMMIT/BUILD_DATE as `make` (or it would relink the defaults).  The
+# loop copies the NEEDED closure of the binary and the plugins from
+# /opt/shared, by soname, until a pass adds nothing.  /evapi links to the
+# binary: both images share one HEALTHCHECK and ENTRYPOINT.
+FROM deps-shared AS build-debug
+COPY . /src
+ARG VERSION=
+ARG COMMIT=
+ARG CREATED=
+RUN set -eux; \
+	autoreconf -fi; \
+	PKG_CONFIG_LIBDIR=/opt/shared/lib/pkgconfig ./configure CC=musl-gcc --prefix=/usr/local \
+		LDFLAGS='-Wl,-rpath,/usr/local/lib/evapi-deps -Wl,-rpath-link,/opt/shared/lib'; \
+	set -- ${VERSION:+VERSION="$VERSION"} ${COMMIT:+COMMIT="$COMMIT"} ${CREATED:+BUILD_DATE="$CREATED"}; \
+	make -j"$(nproc)" "$@"; \
+	make install-strip DESTDIR=/out "$@"; \
+	LD_LIBRARY_PATH=/opt/shared/lib /out/usr/local/sbin/evapi --version; \
+	rm -rf /out/usr/local/include /out/usr/local/lib/pkgconfig /out/usr/local/share; \
+	find /out -name '*.la' -delete; \
+	deps=/out/usr/local/lib/evapi-deps; \
+	mkdir -p "$deps"; \
+	while :; do \
+		new=0; \
+		for lib in $(find /out -type f \( -name evapi -o -name '*.so*' \) -exec readelf -d {} + \
+				| sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort -u); do \
+			case $lib in libc.so) continue ;; esac; \
+			test -e "$deps/$lib" && continue; \
+			test -e "/opt/shared/lib/$lib" || { echo "no musl build of $lib" >&2; exit 1; }; \
+			cp -L "/opt/shared/lib/$lib" "$deps/$lib"; \
+			strip --strip-unneeded "$deps/$lib"; \
+			new=1; \
+		done; \
+		test "$new" = 0 && break; \
+	done; \
+	chmod 0644 "$deps"/*; \
+	ln -s usr/local/sbin/evapi /out/evapi; \
+	ls -lR /out/usr/local
+
+# ---- debug target: alpine + the dynamic build ---------------------------------
+FROM docker.io/library/alpine:3.20 AS debug
+ARG VERSION=
+ARG COMMIT=
+ARG CREATED=
+ARG SOURCE=https://github.com/evapi/evapi
+LABEL org.opencontainers.image.title="evapi (debug)" \
+      org.opencontainers.image.description="evapi dynamic build with plugin .so files, shell and wget" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${COMMIT}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="MIT"
+COPY --from=build-debug /out/ /
+# Shell builtins only (no apk, no adduser): appends the runtime user to
+# alpine's own account files instead of replacing them.
+RUN printf 'evapi:x:10001:10001:evapi:/nonexistent:/sbin/nologin\n' >>/etc/passwd && \
+	printf 'evapi:x:10001:\n' >>/etc/group
+USER 10001:10001
+EXPOSE 8080
+ENV PORT=8080 LOG_LEVEL=info ENVIRONMENT=production API_PLUGINS=health,ready,version
+HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 CMD ["/evapi", "--healthcheck"]
+ENTRYPOINT ["/evapi"]
+
+# ---- default target: the static binary in an empty image ---------------------
+FROM scratch AS static
+ARG VERSION=
+ARG COMMIT=
+ARG CREATED=
+ARG SOURCE=https://github.com/evapi/evapi
+LABEL org.opencontainers.image.title="evapi" \
+      org.opencontainers.image.description="Small HTTP API server in C (libevent, json-c, libpq), static build" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${COMMIT}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="MIT"
+COPY --from=build /out/ /
+USER 10001:10001
+EXPOSE 8080
+ENV PORT=8080 LOG_LEVEL=info ENVIRONMENT=production API_PLUGINS=health,ready,version
+HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 CMD ["/evapi", "--healthcheck"]
+ENTRYPOINT ["/evapi"]
