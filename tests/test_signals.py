@@ -141,7 +141,7 @@ def pid1_drains_on_sigterm():
         skip("unshare (util-linux) is not installed")
     port = free_port()
     env = base_env(PORT=port, API_PLUGINS="health")
-    p = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc",
+    p = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", "--mount-proc",
                           evapi_bin()], env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
     suite.cleanups.append(lambda: p.kill())

@@ -122,7 +122,8 @@ def env(**over):
 
 def in_root(args, e):
     """chroot into the root as uid 65534, as PID 1 of a new PID namespace."""
-    cmd = ["unshare", "--pid", "--fork", "--mount-proc", "chroot",
+    # --kill-child: if unshare dies, PID 1 of the namespace dies with it.
+    cmd = ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "chroot",
            f"--userspec={UID}:{UID}", ROOT, "/evapi", *args]
     return cmd
 
@@ -152,6 +153,10 @@ class RootServer:
 
     def kill(self):
         if self.proc.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
             self.proc.kill()
             self.proc.wait()
 
