@@ -598,12 +598,6 @@ evapi_conns_answered(struct evapi_conns *s, struct evhttp_request *req)
 	return 1;
 }
 
-unsigned long
-evapi_conns_count(const struct evapi_conns *s)
-{
-	return s ? s->count : 0;
-}
-
 void
 evapi_conns_set_listener(struct evapi_conns *s, struct evconnlistener *lev)
 {

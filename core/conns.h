@@ -33,7 +33,5 @@ void evapi_conns_set_listener(struct evapi_conns *s,
 unsigned evapi_conns_request(struct evapi_conns *s,
 			     struct evhttp_request *req);
 int evapi_conns_answered(struct evapi_conns *s, struct evhttp_request *req);
-/* Connections whose descriptor is open (tests, logs). */
-unsigned long evapi_conns_count(const struct evapi_conns *s);
 
 #endif /* EVAPI_CONNS_H */
