@@ -54,6 +54,7 @@
 
 #include "conns.h"
 #include "evapi-internal.h"
+#include "fastserve.h"
 #include "reqcheck.h"
 
 enum phase { PH_HEAD, PH_BUSY, PH_IDLE, PH_EVICTED, PH_GONE, PH_N };
@@ -74,8 +75,10 @@ struct conn {
 	uint64_t since;         /* ms: start of the current phase */
 	enum phase phase;
 	int attached;
+	int fresh;              /* no byte received yet */
 	unsigned raw_state;     /* evapi_reqcheck_scan() over the input */
 	unsigned raw_flags;
+	struct evapi_fast_conn fast;
 };
 /* A queue per phase, oldest first (no sys/queue.h: musl has none). */
 struct connq {
@@ -95,6 +98,8 @@ struct evapi_conns {
 	struct conn **buckets;
 	size_t mask;
 	struct conn *pending;
+	struct evapi_fast fast;
+	unsigned long fast_served;
 	struct event *reap_ev, *sweep_ev, *resume_ev;
 	int lev_enabled;
 	int paused_err;
@@ -331,6 +336,7 @@ release(struct evapi_conns *s, struct conn *c)
 	s->n[c->phase]--;
 	s->count--;
 	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->incb);
+	evapi_fast_conn_release(&c->fast);
 	/* The last reference: libevent closes the socket (CLOSE_ON_FREE). */
 	bufferevent_decref(c->bev);
 	free(c);
@@ -427,6 +433,28 @@ scan_added(struct conn *c, struct evbuffer *buf, size_t n)
 	}
 }
 
+/* 1 when the fast path answered the request in BUF (fastserve.c). */
+static int
+serve_fast(struct evapi_conns *s, struct conn *c, struct evbuffer *buf)
+{
+	switch (evapi_fast_serve(&s->fast, c->bev, buf, &c->fast)) {
+	case EVAPI_FAST_NO:
+		return 0;
+	case EVAPI_FAST_CLOSED:
+		s->fast_served++;
+		/* evhttp freed its connection; the close callback normally
+		 * moved C to GONE already. C was attached: it was read from. */
+		c->attached = 1;
+		to_gone(s, c);
+		return 1;
+	default:
+		s->fast_served++;
+		c->fresh = 0;
+		set_phase(s, c, PH_IDLE);
+		return 1;
+	}
+}
+
 static void
 on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	 void *arg)
@@ -442,6 +470,14 @@ on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	}
 	if (c->raw_flags == 0)
 		scan_added(c, buf, info->n_added);
+	/* These bytes start a request (nothing of it was buffered, and the
+	 * last one was answered or there was none): the fast path may take
+	 * it whole. */
+	if (info->orig_size == 0 && c->raw_flags == 0 &&
+	    (c->phase == PH_IDLE || (c->phase == PH_HEAD && c->fresh)) &&
+	    serve_fast(s, c, buf))
+		return;
+	c->fresh = 0;
 	/* The first bytes of the next request: its head deadline starts. */
 	if (c->phase == PH_IDLE)
 		set_phase(s, c, PH_HEAD);
@@ -478,6 +514,7 @@ on_accept(struct event_base *base, void *arg)
 		goto untracked;
 	bufferevent_incref(c->bev);
 	c->set = s;
+	c->fresh = 1;
 	c->phase = PH_HEAD;
 	c->since = now_ms();
 	q_append(&s->q[PH_HEAD], c);
@@ -567,6 +604,21 @@ on_resume(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ---- the interface -------------------------------------------------------- */
+
+unsigned long
+evapi_conns_fast_served(const struct evapi_conns *s)
+{
+	return s != NULL ? s->fast_served : 0;
+}
+
+void
+evapi_conns_set_fast(struct evapi_conns *s, evapi_fast_fn answer, void *arg,
+		     size_t max_head)
+{
+	s->fast.answer = answer;
+	s->fast.arg = arg;
+	s->fast.max_head = max_head;
+}
 
 unsigned
 evapi_conns_request(struct evapi_conns *s, struct evhttp_request *req)

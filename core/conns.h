@@ -9,6 +9,8 @@
 #ifndef EVAPI_CONNS_H
 #define EVAPI_CONNS_H
 
+#include "fastserve.h"
+
 struct event_base;
 struct evhttp;
 struct evhttp_request;
@@ -33,5 +35,11 @@ void evapi_conns_set_listener(struct evapi_conns *s,
 unsigned evapi_conns_request(struct evapi_conns *s,
 			     struct evhttp_request *req);
 int evapi_conns_answered(struct evapi_conns *s, struct evhttp_request *req);
+/* Serve request heads that ANSWER has a request-free answer for straight
+ * from the input (fastserve.h); heads over MAX_HEAD bytes go to evhttp. */
+void evapi_conns_set_fast(struct evapi_conns *s, evapi_fast_fn answer,
+			  void *arg, size_t max_head);
+/* Requests the fast path answered so far. */
+unsigned long evapi_conns_fast_served(const struct evapi_conns *s);
 
 #endif /* EVAPI_CONNS_H */

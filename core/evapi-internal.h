@@ -106,6 +106,7 @@ extern const char evapi_build_date[];
 /* ---- plugins (plugins.c, loader-*.c) ------------------------------------ */
 
 struct evapi_server;
+struct evhttp_connection;
 
 struct evapi_host {
 	const struct evapi_plugin *desc;
@@ -147,6 +148,8 @@ struct evapi_route {
 	unsigned methods;
 	evapi_handler_fn fn;
 	void *arg;
+	evapi_answer_fn answer; /* NULL: the handler answers every request */
+	void *answer_arg;
 	const struct evapi_host *owner;
 };
 
@@ -167,8 +170,14 @@ int evapi_router_add(struct evapi_router *r, const struct evapi_host *owner,
 /* Exact match of the raw path (request target up to '?'). */
 const struct evapi_route *evapi_router_find(const struct evapi_router *r,
 					    const char *target);
+/* TARGET is LEN bytes, not NUL-terminated; a query is ignored. */
+const struct evapi_route *evapi_router_find_n(const struct evapi_router *r,
+					      const char *target, size_t len);
 const struct evapi_route *evapi_router_owner(const struct evapi_router *r,
 					     const char *path);
+struct evapi_route *evapi_router_owned(struct evapi_router *r,
+				       const struct evapi_host *owner,
+				       const char *path);
 
 struct evapi_body *evapi_body_new(const char *json);
 void evapi_bodies_free(void);
@@ -193,6 +202,7 @@ struct evapi_server {
 	unsigned nworkers;
 	volatile int draining;
 	int stopped; /* loops ended: no handler may run any more */
+	unsigned long fast_served; /* summed over the loops at the stop */
 };
 
 
@@ -204,6 +214,10 @@ struct event_base *evapi_server_main_base(struct evapi_server *srv);
 int evapi_server_draining(void);
 /* Called by reply functions: a request got its answer. */
 void evapi_request_answered(struct evhttp_request *req, int status);
+/* The Date header's value, formatted once a second per thread. */
+const char *evapi_http_date(void);
+/* Writes a just-queued reply at once; frees the request (flush.c). */
+void evapi_flush(struct evhttp_connection *evcon);
 
 /* ---- healthcheck client (healthcheck.c) -------------------------------- */
 

@@ -133,6 +133,31 @@ api_route(evapi_host *h, unsigned methods, const char *path,
 	return EVAPI_OK;
 }
 
+static int
+api_route_answer(evapi_host *h, const char *path, evapi_answer_fn fn,
+		 void *arg)
+{
+	struct evapi_route *rt = NULL;
+	const char *why = NULL;
+
+	if (h->initialised)
+		why = "called after init";
+	else if (fn == NULL)
+		why = "no answer function";
+	else if (path == NULL ||
+		 (rt = evapi_router_owned(&h->server->router, h, path)) == NULL)
+		why = "not a route this plugin registered";
+	if (why != NULL) {
+		report(h->name, h->path, "route_answer for \"%.200s\": %s",
+		       path ? path : "(null)", why);
+		h->reported = 1;
+		return EVAPI_ERR;
+	}
+	rt->answer = fn;
+	rt->answer_arg = arg;
+	return EVAPI_OK;
+}
+
 static evapi_body *
 api_body_json(evapi_host *h, const char *json)
 {
@@ -266,6 +291,7 @@ static const struct evapi_api host_api = {
 	.reply = evapi_reply_body,
 	.reply_json = evapi_reply_json,
 	.reply_error = evapi_reply_error,
+	.route_answer = api_route_answer,
 	.draining = api_draining,
 	.fact = api_fact,
 	.redact = evapi_redact_conninfo,

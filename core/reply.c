@@ -84,8 +84,8 @@ evapi_bodies_free(void)
 
 /* evhttp formats the Date header with strftime and snprintf on every
  * response; it changes once a second, so each thread keeps it formatted. */
-static const char *
-http_date(void)
+const char *
+evapi_http_date(void)
 {
 	static __thread char date[40];
 	static __thread time_t formatted = -1;
@@ -114,13 +114,14 @@ static void
 send_reply(struct evhttp_request *req, int status, const char *clen)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 
 	if (is_head(req))
 		evhttp_add_header(h, "Content-Type", "application/json");
 	/* 1xx, 204 and 304 carry no body and so no Content-Length. */
 	if (status >= 200 && status != 204 && status != 304)
 		evhttp_add_header(h, "Content-Length", clen);
-	evhttp_add_header(h, "Date", http_date());
+	evhttp_add_header(h, "Date", evapi_http_date());
 	/* While draining, keep-alive would hold clients on a server that is
 	 * about to close: tell them to reconnect elsewhere. */
 	if (evapi_server_draining() &&
@@ -128,6 +129,8 @@ send_reply(struct evhttp_request *req, int status, const char *clen)
 		evhttp_add_header(h, "Connection", "close");
 	evapi_request_answered(req, status);
 	evhttp_send_reply(req, status, NULL, NULL);
+	/* req may be gone from here on. */
+	evapi_flush(evcon);
 }
 
 void

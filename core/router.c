@@ -44,8 +44,18 @@ evapi_router_add(struct evapi_router *r, const struct evapi_host *owner,
 const struct evapi_route *
 evapi_router_find(const struct evapi_router *r, const char *target)
 {
-	size_t len = strcspn(target, "?"), i;
+	return evapi_router_find_n(r, target, strlen(target));
+}
 
+const struct evapi_route *
+evapi_router_find_n(const struct evapi_router *r, const char *target,
+		    size_t len)
+{
+	const char *q = memchr(target, '?', len);
+	size_t i;
+
+	if (q != NULL)
+		len = (size_t)(q - target);
 	for (i = 0; i < r->nroutes; i++) {
 		const struct evapi_route *rt = &r->routes[i];
 
@@ -63,6 +73,20 @@ evapi_router_owner(const struct evapi_router *r, const char *path)
 
 	for (i = 0; i < r->nroutes; i++)
 		if (strcmp(r->routes[i].path, path) == 0)
+			return &r->routes[i];
+	return NULL;
+}
+
+/* PATH when OWNER registered it, to attach an answer; else NULL. */
+struct evapi_route *
+evapi_router_owned(struct evapi_router *r, const struct evapi_host *owner,
+		   const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < r->nroutes; i++)
+		if (r->routes[i].owner == owner &&
+		    strcmp(r->routes[i].path, path) == 0)
 			return &r->routes[i];
 	return NULL;
 }

@@ -43,6 +43,7 @@
 
 #include "conns.h"
 #include "evapi-internal.h"
+#include "fastpath.h"
 #include "reqcheck.h"
 
 /* The probe listener's own cap: probes open one connection at a time. */
@@ -350,7 +351,48 @@ dispatch(struct evapi_worker *w, struct evapi_conns *conns,
 		not_allowed(req);
 		return;
 	}
+	/* The request-free answer first, as on the fast path: both paths
+	 * answer alike. */
+	if (rt->answer != NULL) {
+		const struct evapi_body *b = rt->answer(rt->answer_arg, &status);
+
+		if (b != NULL) {
+			evapi_reply_body(req, status, b);
+			return;
+		}
+	}
 	rt->fn(req, rt->arg);
+}
+
+/* The fast path's question (fastserve.h): a request-free answer for R, or
+ * NULL for evhttp's path, which also serves whatever must be logged or
+ * closed differently (access log, drain, stop). */
+static const struct evapi_body *
+fast_answer(struct evapi_worker *w, const struct evapi_fastreq *r,
+	    int *status, int probes_only)
+{
+	const struct evapi_route *rt;
+
+	if (w->srv->stopped || draining_now || w->srv->cfg.access_log ||
+	    evapi_log_level == EVAPI_LOG_DEBUG)
+		return NULL;
+	rt = evapi_router_find_n(&w->srv->router, r->target, r->target_len);
+	if (rt == NULL || rt->answer == NULL ||
+	    (probes_only && !probe_route(rt)))
+		return NULL;
+	return rt->answer(rt->answer_arg, status);
+}
+
+static const struct evapi_body *
+fast_main(void *arg, const struct evapi_fastreq *r, int *status)
+{
+	return fast_answer(arg, r, status, 0);
+}
+
+static const struct evapi_body *
+fast_probe(void *arg, const struct evapi_fastreq *r, int *status)
+{
+	return fast_answer(arg, r, status, 1);
 }
 
 static void
@@ -448,7 +490,10 @@ setup_worker(struct evapi_server *srv, struct evapi_worker *w,
 	configure_http(w->http, cfg);
 	w->conns = evapi_conns_new(w->base, w->http, "main", cap,
 				   cfg->header_timeout);
-	return w->conns != NULL ? EVAPI_OK : EVAPI_ERR;
+	if (w->conns == NULL)
+		return EVAPI_ERR;
+	evapi_conns_set_fast(w->conns, fast_main, w, cfg->max_header_size);
+	return EVAPI_OK;
 }
 
 static int
@@ -466,7 +511,11 @@ setup_probe(struct evapi_server *srv)
 	probe_srv.conns = evapi_conns_new(w0->base, probe_srv.http, "probe",
 					  PROBE_MAX_CONNECTIONS,
 					  srv->cfg.header_timeout);
-	return probe_srv.conns != NULL ? EVAPI_OK : EVAPI_ERR;
+	if (probe_srv.conns == NULL)
+		return EVAPI_ERR;
+	evapi_conns_set_fast(probe_srv.conns, fast_probe, w0,
+			     srv->cfg.max_header_size);
+	return EVAPI_OK;
 }
 
 static int
@@ -747,12 +796,16 @@ teardown(struct evapi_server *srv)
 
 		if (w->drain_ev)
 			event_free(w->drain_ev);
-		if (i == 0)
+		if (i == 0) {
+			srv->fast_served +=
+				evapi_conns_fast_served(probe_srv.conns);
 			free_probe();
+		}
 		/* evhttp frees its connections first: conns drops its hold
 		 * on them only after. */
 		if (w->http)
 			evhttp_free(w->http);
+		srv->fast_served += evapi_conns_fast_served(w->conns);
 		evapi_conns_free(w->conns);
 		if (w->fd >= 0)
 			close(w->fd);
@@ -791,6 +844,7 @@ setup(struct evapi_server *srv)
 int
 evapi_server_run(struct evapi_server *srv, int check_only)
 {
+	char fast[24];
 	unsigned i;
 	int rc = EVAPI_ERR;
 
@@ -833,7 +887,11 @@ evapi_server_run(struct evapi_server *srv, int check_only)
 	current_worker = &srv->workers[0];
 	event_base_dispatch(srv->workers[0].base);
 	current_worker = NULL;
-	evapi_log(EVAPI_LOG_INFO, "stopped", NULL);
+	teardown(srv);
+	snprintf(fast, sizeof(fast), "%lu", srv->fast_served);
+	/* How many requests the fast path answered: tells an operator (and
+	 * the tests) which path the traffic took. */
+	evapi_log(EVAPI_LOG_INFO, "stopped", "fast_path_requests", fast, NULL);
 	rc = EVAPI_OK;
 out:
 	/* loopexit, not loopbreak: a thread that has not entered its loop yet

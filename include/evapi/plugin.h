@@ -35,6 +35,7 @@
  *   has, and accepts older ones. Both structures carry their size, so the
  *   host reads a member a plugin may not have (and a plugin tests for a host
  *   member with EVAPI_API_HAS) before using it.
+ *   History: 1.0, the first; 1.1 appended evapi_api.route_answer.
  *
  * Threading contract (evapi may run several event loops, one per thread;
  * see WORKERS in evapi(8))
@@ -46,7 +47,8 @@
  *      thread, with api->reply, api->reply_json or api->reply_error,
  *      either before it returns or later from a callback on that loop
  *      (api->request_base(req) gives the loop; read it in the handler, the
- *      request may lose its connection later).
+ *      request may lose its connection later). The reply call may write
+ *      and free the request before it returns: do not touch REQ after it.
  *   3. Handlers for the same route run concurrently on different loops.
  *      Plugin state shared between requests must be immutable after init,
  *      or protected (a mutex, atomics). libevent's thread support is
@@ -75,7 +77,7 @@ extern "C" {
 
 #define EVAPI_PLUGIN_MAGIC 0x45764170u /* "EvAp" */
 #define EVAPI_ABI_MAJOR 1
-#define EVAPI_ABI_MINOR 0
+#define EVAPI_ABI_MINOR 1
 
 #define EVAPI_OK 0
 #define EVAPI_ERR (-1)
@@ -101,6 +103,11 @@ typedef struct evapi_host evapi_host;
 typedef struct evapi_body evapi_body;
 
 typedef void (*evapi_handler_fn)(struct evhttp_request *req, void *arg);
+/* A request-free answer (ABI 1.1, see api->route_answer): the body to send
+ * and, in *STATUS, its status; or NULL to hand the request to the route's
+ * handler. Called on any loop thread, often, and without a request: it
+ * must not block, and must return a body made by api->body_json. */
+typedef const evapi_body *(*evapi_answer_fn)(void *arg, int *status);
 
 /* A configuration variable a plugin reads, listed by evapi --help. */
 struct evapi_var {
@@ -178,6 +185,17 @@ struct evapi_api {
 	/* Copy a connection string (URI or key=value) to OUT with any
 	 * password replaced by "***". Always NUL-terminates. */
 	void (*redact)(const char *conninfo, char *out, size_t outlen);
+
+	/* -- ABI 1.1 ------------------------------------------------------- */
+
+	/* Give PATH, a route this plugin registered, a request-free answer
+	 * (init only). While FN returns a body, GET and HEAD on PATH are
+	 * answered with it without building an evhttp request (the fast
+	 * path: see evapi(8)); when it returns NULL, the handler runs. Both
+	 * paths send the same bytes. Use it for answers that are constant
+	 * or read from a cache. */
+	int (*route_answer)(evapi_host *host, const char *path,
+			    evapi_answer_fn fn, void *arg);
 };
 
 /* Does the host's api table have MEMBER? (for members added in a minor) */

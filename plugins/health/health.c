@@ -22,6 +22,16 @@ health_get(struct evhttp_request *req, void *arg)
 	h->api->reply(req, 200, h->ok);
 }
 
+/* The same answer without a request: the host's fast path sends it. */
+static const evapi_body *
+health_answer(void *arg, int *status)
+{
+	struct health *h = arg;
+
+	*status = 200;
+	return h->ok;
+}
+
 static int
 health_init(const struct evapi_api *api, evapi_host *host, void **state)
 {
@@ -30,8 +40,14 @@ health_init(const struct evapi_api *api, evapi_host *host, void **state)
 	if (health.ok == NULL)
 		return EVAPI_ERR;
 	*state = &health;
-	return api->route(host, EVAPI_METHOD_GET, "/health", health_get,
-			  &health);
+	if (api->route(host, EVAPI_METHOD_GET, "/health", health_get,
+		       &health) != EVAPI_OK)
+		return EVAPI_ERR;
+	/* A host older than ABI 1.1 runs the handler for every request. */
+	if (EVAPI_API_HAS(api, route_answer))
+		return api->route_answer(host, "/health", health_answer,
+					 &health);
+	return EVAPI_OK;
 }
 
 EVAPI_PLUGIN(health) = {

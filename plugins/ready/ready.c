@@ -123,29 +123,42 @@ waiter_deliver(evutil_socket_t fd, short what, void *arg)
 	free(w);
 }
 
+/* The draining or cached answer, without a request (the host's fast path
+ * and ready_get both use it); NULL when a database check is due. */
+static const evapi_body *
+ready_answer(void *arg, int *status)
+{
+	struct ready *r = arg;
+	const evapi_body *body = NULL;
+
+	/* Draining wins over any database state: stop the traffic first. */
+	if (r->api->draining(r->host)) {
+		*status = 503;
+		return r->body_draining;
+	}
+	pthread_mutex_lock(&r->mu);
+	if (r->have_result && mono_ms() < r->valid_until) {
+		*status = r->status;
+		body = r->body;
+	}
+	pthread_mutex_unlock(&r->mu);
+	return body;
+}
+
 static void
 ready_get(struct evhttp_request *req, void *arg)
 {
 	struct ready *r = arg;
+	const evapi_body *body;
 	struct event_base *base;
 	struct waiter *w;
-	int start;
+	int start, status;
 
-	/* Draining wins over any database state: stop the traffic first. */
-	if (r->api->draining(r->host)) {
-		r->api->reply(req, 503, r->body_draining);
-		return;
-	}
-	pthread_mutex_lock(&r->mu);
-	if (r->have_result && mono_ms() < r->valid_until) {
-		int status = r->status;
-		const evapi_body *body = r->body;
-
-		pthread_mutex_unlock(&r->mu);
+	body = ready_answer(r, &status);
+	if (body != NULL) {
 		r->api->reply(req, status, body);
 		return;
 	}
-	pthread_mutex_unlock(&r->mu);
 
 	/* Read the loop now: the request may lose its connection later. */
 	base = r->api->request_base(req);
@@ -356,6 +369,9 @@ ready_init(const struct evapi_api *api, evapi_host *host, void **state)
 		goto fail;
 	if (api->route(host, EVAPI_METHOD_GET, "/ready", ready_get, r) !=
 	    EVAPI_OK)
+		goto fail;
+	if (EVAPI_API_HAS(api, route_answer) &&
+	    api->route_answer(host, "/ready", ready_answer, r) != EVAPI_OK)
 		goto fail;
 
 	{

@@ -25,6 +25,16 @@ version_get(struct evhttp_request *req, void *arg)
 	v->api->reply(req, 200, v->body);
 }
 
+/* The same answer without a request: the host's fast path sends it. */
+static const evapi_body *
+version_answer(void *arg, int *status)
+{
+	struct version *v = arg;
+
+	*status = 200;
+	return v->body;
+}
+
 static void
 add_fact(const struct evapi_api *api, evapi_host *host, json_object *o,
 	 const char *json_key, const char *fact)
@@ -81,6 +91,10 @@ version_init(const struct evapi_api *api, evapi_host *host, void **state)
 	*state = &version;
 	rc = api->route(host, EVAPI_METHOD_GET, "/version", version_get,
 			&version);
+	/* A host older than ABI 1.1 runs the handler for every request. */
+	if (rc == EVAPI_OK && EVAPI_API_HAS(api, route_answer))
+		rc = api->route_answer(host, "/version", version_answer,
+				       &version);
 out:
 	json_object_put(o);
 	return rc;

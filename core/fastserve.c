@@ -1,0 +1,177 @@
+/*
+ * fastserve.c - the fast path's connection side. See fastserve.h.
+ *
+ * When it runs, evhttp is waiting for a request line on this connection
+ * (it has a read callback, so it is not writing a reply) and the input
+ * buffer holds exactly the bytes of this read. If they are one request
+ * head the fast path serves (fastpath.c) and the route has a request-free
+ * answer (api->route_answer), the head is drained and the reply written
+ * with one sendmsg. evhttp then finds an empty buffer and keeps waiting.
+ *
+ * Two rarer endings, with public libevent API only:
+ *   - "Connection: close" (or HTTP/1.0 without keep-alive): the reply is
+ *     out, so evhttp_connection_free closes as evhttp itself would after
+ *     a reply (shutdown, then close).
+ *   - The socket took only part of the reply (a client that stopped
+ *     reading): the rest goes to the bufferevent's output, evhttp's read
+ *     callback is held back and reading paused, so no later request is
+ *     answered before this one; an output callback restores both (or
+ *     closes) once the output is empty. A write error or timeout reaches
+ *     evhttp's event callback, which stays installed, as usual.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "evapi-internal.h"
+#include "fastpath.h"
+#include "fastserve.h"
+
+/* Status line and headers: about 150 bytes. */
+#define HEAD_MAX 512
+
+static void
+close_conn(void *evcon)
+{
+	evhttp_connection_free(evcon);
+}
+
+/* The queued rest of a reply left: give evhttp its connection back. */
+static void
+on_output(struct evbuffer *out, const struct evbuffer_cb_info *info,
+	  void *arg)
+{
+	struct evapi_fast_conn *fc = arg;
+	bufferevent_event_cb eventcb;
+	void *evcon = NULL;
+
+	if (info->n_deleted == 0 || evbuffer_get_length(out) > 0)
+		return;
+	evbuffer_cb_clear_flags(out, fc->outcb, EVBUFFER_CB_ENABLED);
+	bufferevent_getcb(fc->bev, NULL, NULL, &eventcb, &evcon);
+	/* evhttp already freed it (an error, eviction): nothing to give. */
+	if (evcon == NULL)
+		return;
+	if (fc->close) {
+		close_conn(evcon);
+		return;
+	}
+	/* No write callback: evhttp sets its own with its next reply. */
+	bufferevent_setcb(fc->bev, fc->readcb, NULL, eventcb, evcon);
+	bufferevent_enable(fc->bev, EV_READ);
+}
+
+static enum evapi_fast_result
+queue_rest(struct evapi_fast_conn *fc, const struct iovec *iov, int niov,
+	   size_t sent, int close, void *evcon)
+{
+	struct evbuffer *out = bufferevent_get_output(fc->bev);
+	bufferevent_event_cb eventcb;
+	int i;
+
+	for (i = 0; i < niov; i++) {
+		size_t skip = sent < iov[i].iov_len ? sent : iov[i].iov_len;
+
+		sent -= skip;
+		if (evbuffer_add(out, (const char *)iov[i].iov_base + skip,
+				 iov[i].iov_len - skip) != 0)
+			goto fail;
+	}
+	if (fc->outcb == NULL)
+		fc->outcb = evbuffer_add_cb(out, on_output, fc);
+	else
+		evbuffer_cb_set_flags(out, fc->outcb, EVBUFFER_CB_ENABLED);
+	if (fc->outcb == NULL)
+		goto fail;
+	fc->close = close;
+	bufferevent_getcb(fc->bev, &fc->readcb, NULL, &eventcb, NULL);
+	bufferevent_setcb(fc->bev, NULL, NULL, eventcb, evcon);
+	bufferevent_disable(fc->bev, EV_READ);
+	bufferevent_enable(fc->bev, EV_WRITE);
+	return EVAPI_FAST_PENDING;
+fail:
+	/* Out of memory with half a reply sent: nothing sane can follow. */
+	close_conn(evcon);
+	return EVAPI_FAST_CLOSED;
+}
+
+enum evapi_fast_result
+evapi_fast_serve(const struct evapi_fast *f, struct bufferevent *bev,
+		 struct evbuffer *in, struct evapi_fast_conn *fc)
+{
+	size_t len = evbuffer_get_length(in), hlen, total;
+	const struct evapi_body *body;
+	bufferevent_data_cb readcb;
+	struct evapi_fastreq r;
+	struct iovec iov[2];
+	struct msghdr msg;
+	char head[HEAD_MAX];
+	const char *data;
+	void *evcon = NULL;
+	int status, niov = 1;
+	ssize_t n;
+
+	if (f == NULL || f->answer == NULL || len > f->max_head)
+		return EVAPI_FAST_NO;
+	bufferevent_getcb(bev, &readcb, NULL, NULL, &evcon);
+	if (readcb == NULL || evcon == NULL)
+		return EVAPI_FAST_NO;
+	data = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+	if (data == NULL || !evapi_fast_parse(data, len, &r))
+		return EVAPI_FAST_NO;
+	body = f->answer(f->arg, &r, &status);
+	if (body == NULL)
+		return EVAPI_FAST_NO;
+	hlen = evapi_fast_head(head, sizeof(head), &r, status,
+			       body->content_length, evapi_http_date());
+	if (hlen == 0)
+		return EVAPI_FAST_NO;
+	evbuffer_drain(in, len);
+
+	iov[0].iov_base = head;
+	iov[0].iov_len = total = hlen;
+	if (!r.head) {
+		iov[1].iov_base = (void *)body->data;
+		iov[1].iov_len = body->len;
+		total += body->len;
+		niov = 2;
+	}
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = (size_t)niov;
+	fc->bev = bev;
+	do
+		n = sendmsg(bufferevent_getfd(bev), &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		/* The peer is gone (reset): close now. */
+		close_conn(evcon);
+		return EVAPI_FAST_CLOSED;
+	}
+	if (n < 0)
+		n = 0;
+	if ((size_t)n < total)
+		return queue_rest(fc, iov, niov, (size_t)n, r.close, evcon);
+	if (r.close) {
+		close_conn(evcon);
+		return EVAPI_FAST_CLOSED;
+	}
+	return EVAPI_FAST_KEPT;
+}
+
+void
+evapi_fast_conn_release(struct evapi_fast_conn *fc)
+{
+	if (fc->outcb != NULL && fc->bev != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_output(fc->bev),
+					 fc->outcb);
+	fc->outcb = NULL;
+}
