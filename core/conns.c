@@ -468,15 +468,18 @@ on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 		to_gone(s, c);
 		return;
 	}
-	if (c->raw_flags == 0)
-		scan_added(c, buf, info->n_added);
 	/* These bytes start a request (nothing of it was buffered, and the
 	 * last one was answered or there was none): the fast path may take
-	 * it whole. */
+	 * it whole. Its parser admits no NUL and no folding, and the head
+	 * ends with a LF, which is all the raw scan would have noted. */
 	if (info->orig_size == 0 && c->raw_flags == 0 &&
 	    (c->phase == PH_IDLE || (c->phase == PH_HEAD && c->fresh)) &&
-	    serve_fast(s, c, buf))
+	    serve_fast(s, c, buf)) {
+		c->raw_state = 1;
 		return;
+	}
+	if (c->raw_flags == 0)
+		scan_added(c, buf, info->n_added);
 	c->fresh = 0;
 	/* The first bytes of the next request: its head deadline starts. */
 	if (c->phase == PH_IDLE)

@@ -31,6 +31,9 @@
 #define READY_TIMEOUT_DEFAULT 500
 #define READY_CACHE_DEFAULT 1000
 
+/* The first check runs this long after start (see ready_init). */
+static const struct timeval first_check_delay = {0, 50 * 1000};
+
 /* One request waiting for the check in flight. */
 struct waiter {
 	struct ready *r;		/* NULL once orphaned by fini */
@@ -49,6 +52,7 @@ struct ready {
 	struct event_base *main_base;
 	struct pgcheck *pc;
 	struct event *start_ev; /* runs a check on the main loop */
+	struct event *first_ev; /* the first check, unless a probe came first */
 	unsigned cache_ms;
 
 	const evapi_body *body_ok;
@@ -196,6 +200,29 @@ ready_start(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	evapi_pgcheck_run(r->pc);
+}
+
+/* Start a check unless one runs; any thread. */
+static void
+start_check(struct ready *r)
+{
+	int start;
+
+	pthread_mutex_lock(&r->mu);
+	start = !r->in_flight;
+	r->in_flight = 1;
+	pthread_mutex_unlock(&r->mu);
+	/* Thread-safe: wakes the main loop if it sleeps. */
+	if (start)
+		event_active(r->start_ev, EV_TIMEOUT, 1);
+}
+
+static void
+first_check(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	start_check(arg);
 }
 
 static void
@@ -386,10 +413,15 @@ ready_init(const struct evapi_api *api, evapi_host *host, void **state)
 			 "database", redacted, "timeout_ms", t, "cache_ms", c,
 			 NULL);
 	}
-	/* A first check as soon as the main loop runs: the state is logged at
-	 * start and the first probe is usually answered from the cache. */
-	r->in_flight = 1;
-	event_active(r->start_ev, EV_TIMEOUT, 1);
+	/* A first check shortly after start: the state is logged at start
+	 * and the first probe is usually answered from the cache. Not at
+	 * once: the connection's handshake (SCRAM is a few ms of CPU on loop
+	 * 0) would delay the first answers the server gives. A /ready that
+	 * comes earlier starts the check itself. */
+	r->first_ev = evtimer_new(r->main_base, first_check, r);
+	if (r->first_ev == NULL ||
+	    evtimer_add(r->first_ev, &first_check_delay) != 0)
+		goto fail;
 	*state = r;
 	return EVAPI_OK;
 fail:
@@ -407,6 +439,8 @@ ready_fini(void *state)
 		return;
 	if (r->start_ev)
 		event_free(r->start_ev);
+	if (r->first_ev)
+		event_free(r->first_ev);
 	evapi_pgcheck_free(r->pc);
 	/* Every loop has stopped. A waiter already handed to its loop has
 	 * its answer queued there: it is orphaned (it no longer points at

@@ -76,6 +76,8 @@ check_head(const struct evapi_fastreq *r)
 		(size_t)r->conn_close_header);
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
