@@ -20,15 +20,6 @@
 #define MAX_HEADERS 32
 #define MAX_NAME 64
 
-static int
-is_tchar(unsigned char c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
-		return 1;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
 /* RFC 3986 unreserved, sub-delims, ':', '@', '/' and '?'. */
 static int
 is_target_char(unsigned char c)
@@ -125,7 +116,7 @@ parse_header(const char **pp, const char *end, struct evapi_fastreq *r,
 	const char *p = *pp, *n = p, *v, *vend;
 	size_t nlen, vlen;
 
-	while (p < end && is_tchar((unsigned char)*p))
+	while (p < end && evapi_is_tchar((unsigned char)*p))
 		p++;
 	nlen = (size_t)(p - n);
 	if (nlen == 0 || nlen > MAX_NAME || p == end || *p != ':')

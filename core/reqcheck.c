@@ -23,8 +23,8 @@
 #include "reqcheck.h"
 
 /* RFC 9110 5.6.2 tchar: the bytes a header name (and a method) is made of. */
-static int
-is_tchar(unsigned char c)
+int
+evapi_is_tchar(unsigned char c)
 {
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9'))
@@ -38,7 +38,7 @@ is_token(const char *s)
 	if (s == NULL || *s == '\0')
 		return 0;
 	for (; *s != '\0'; s++)
-		if (!is_tchar((unsigned char)*s))
+		if (!evapi_is_tchar((unsigned char)*s))
 			return 0;
 	return 1;
 }

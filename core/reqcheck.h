@@ -39,6 +39,9 @@ unsigned evapi_reqcheck_scan(unsigned *state, const void *data, size_t len);
 /* The reason for flags FOUND, or NULL when there is none. */
 const char *evapi_reqcheck_raw_why(unsigned found);
 
+/* RFC 9110 5.6.2 tchar: a byte of a header name or a method. */
+int evapi_is_tchar(unsigned char c);
+
 /* All in one: HEADERS holds N name/value pairs (2 * N strings). */
 int evapi_reqcheck(const char *method, const char *target, int major,
 		   int minor, const char *const *headers, size_t n,

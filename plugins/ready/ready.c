@@ -149,6 +149,28 @@ ready_answer(void *arg, int *status)
 	return body;
 }
 
+/* Start a check unless one runs, adding W (may be NULL) to the requests
+ * waiting for it in the same step; any thread. */
+static void
+start_check(struct ready *r, struct waiter *w)
+{
+	int start;
+
+	pthread_mutex_lock(&r->mu);
+	if (w != NULL) {
+		w->next = r->waiters;
+		if (r->waiters)
+			r->waiters->prev = w;
+		r->waiters = w;
+	}
+	start = !r->in_flight;
+	r->in_flight = 1;
+	pthread_mutex_unlock(&r->mu);
+	/* Thread-safe: wakes the main loop if it sleeps. */
+	if (start)
+		event_active(r->start_ev, EV_TIMEOUT, 1);
+}
+
 static void
 ready_get(struct evhttp_request *req, void *arg)
 {
@@ -156,7 +178,7 @@ ready_get(struct evhttp_request *req, void *arg)
 	const evapi_body *body;
 	struct event_base *base;
 	struct waiter *w;
-	int start, status;
+	int status;
 
 	body = ready_answer(r, &status);
 	if (body != NULL) {
@@ -176,18 +198,7 @@ ready_get(struct evhttp_request *req, void *arg)
 	w->api = r->api;
 	w->req = req;
 	w->base = base;
-
-	pthread_mutex_lock(&r->mu);
-	w->next = r->waiters;
-	if (r->waiters)
-		r->waiters->prev = w;
-	r->waiters = w;
-	start = !r->in_flight;
-	r->in_flight = 1;
-	pthread_mutex_unlock(&r->mu);
-	/* Thread-safe: wakes the main loop if it sleeps. */
-	if (start)
-		event_active(r->start_ev, EV_TIMEOUT, 1);
+	start_check(r, w);
 }
 
 /* --- the main loop's side ------------------------------------------------- */
@@ -202,27 +213,12 @@ ready_start(evutil_socket_t fd, short what, void *arg)
 	evapi_pgcheck_run(r->pc);
 }
 
-/* Start a check unless one runs; any thread. */
-static void
-start_check(struct ready *r)
-{
-	int start;
-
-	pthread_mutex_lock(&r->mu);
-	start = !r->in_flight;
-	r->in_flight = 1;
-	pthread_mutex_unlock(&r->mu);
-	/* Thread-safe: wakes the main loop if it sleeps. */
-	if (start)
-		event_active(r->start_ev, EV_TIMEOUT, 1);
-}
-
 static void
 first_check(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	start_check(arg);
+	start_check(arg, NULL);
 }
 
 static void
