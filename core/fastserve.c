@@ -78,11 +78,20 @@ queue_rest(struct evapi_fast_conn *fc, const struct iovec *iov, int niov,
 	int i;
 
 	for (i = 0; i < niov; i++) {
+		const char *p = (const char *)iov[i].iov_base;
 		size_t skip = sent < iov[i].iov_len ? sent : iov[i].iov_len;
+		int rc;
 
 		sent -= skip;
-		if (evbuffer_add(out, (const char *)iov[i].iov_base + skip,
-				 iov[i].iov_len - skip) != 0)
+		/* The head is on our stack: copied. The body is the host's and
+		 * outlives every connection: referenced. */
+		if (i == 0)
+			rc = evbuffer_add(out, p + skip, iov[i].iov_len - skip);
+		else
+			rc = evbuffer_add_reference(out, p + skip,
+						    iov[i].iov_len - skip,
+						    NULL, NULL);
+		if (rc != 0)
 			goto fail;
 	}
 	if (fc->outcb == NULL)
@@ -122,7 +131,10 @@ evapi_fast_serve(const struct evapi_fast *f, struct bufferevent *bev,
 	if (f == NULL || f->answer == NULL || len > f->max_head)
 		return EVAPI_FAST_NO;
 	bufferevent_getcb(bev, &readcb, NULL, NULL, &evcon);
-	if (readcb == NULL || evcon == NULL)
+	/* evhttp is reading, and no earlier reply is still leaving (ours
+	 * would overtake it). */
+	if (readcb == NULL || evcon == NULL ||
+	    evbuffer_get_length(bufferevent_get_output(bev)) > 0)
 		return EVAPI_FAST_NO;
 	data = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
 	if (data == NULL || !evapi_fast_parse(data, len, &r))
