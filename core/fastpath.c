@@ -106,8 +106,9 @@ note_header(struct evapi_fastreq *r, const char *name, size_t nlen,
 	return 1;
 }
 
-/* One "name: value" line, the value's surrounding blanks trimmed as evhttp
- * trims them; fed to the request check. P moves past the line. */
+/* One "name: value" line, the value trimmed as evhttp trims it (leading
+ * spaces, trailing spaces and tabs); fed to the request check. P moves
+ * past the line. */
 static int
 parse_header(const char **pp, const char *end, struct evapi_fastreq *r,
 	     struct evapi_reqcheck *chk, int *nconn)
@@ -122,7 +123,8 @@ parse_header(const char **pp, const char *end, struct evapi_fastreq *r,
 	if (nlen == 0 || nlen > MAX_NAME || p == end || *p != ':')
 		return 0;
 	p++;
-	while (p < end && (*p == ' ' || *p == '\t'))
+	/* Like evhttp: spaces before the value go, a tab stays. */
+	while (p < end && *p == ' ')
 		p++;
 	v = p;
 	while (p < end && ((*p >= 0x20 && *p <= 0x7e) || *p == '\t'))

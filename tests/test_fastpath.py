@@ -48,6 +48,8 @@ HEADS = [
     b"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
     b"GET /health HTTP/1.1\r\nHost: a\r\nX-A: a\r\n b\r\n\r\n",
     b"GET /he%6clth HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /health HTTP/1.1\r\nHost: a\r\nConnection:\tclose\r\n\r\n",
+    b"GET /health HTTP/1.0\r\nConnection:\tkeep-alive\r\n\r\n",
 ]
 IN_SUBSET = 9  # the first nine
 

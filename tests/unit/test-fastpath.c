@@ -67,6 +67,8 @@ static const struct parse_case cases[] = {
 	{"GET /health HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, close\r\n"
 	 "\r\n",
 	 0, 0, "a Connection list"},
+	{"GET /health HTTP/1.1\r\nHost: a\r\nConnection:\tclose\r\n\r\n", 0,
+	 0, "a tab before close (evhttp keeps it: not close)"},
 	{"GET /health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
 	 "Connection: close\r\n\r\n",
 	 0, 0, "two Connections"},
