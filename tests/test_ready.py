@@ -216,6 +216,24 @@ def test_bad_numbers():
 # --- the happy path ----------------------------------------------------------
 
 @suite.test
+def test_first_check_by_itself():
+    """The first check runs shortly after start with no probe, and is logged"""
+    p = pg()
+    with server(p.url()) as s:
+        s.start(wait=False)
+        # No /ready: only the start-up timer can run this check.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if '"msg":"ready: database ready"' in s.stdout():
+                break
+            time.sleep(0.02)
+        et.check('"msg":"ready: database ready"' in s.stdout(),
+                 f"no check within 5 s of start: {s.stdout()[-500:]}")
+        s.wait_ready()
+        et.eq(s.get("/ready").status, 200)
+
+
+@suite.test
 def test_ready_uri():
     """URI form: GET /ready 200 with the documented body; HEAD too"""
     p = pg()

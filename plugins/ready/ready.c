@@ -149,8 +149,9 @@ ready_answer(void *arg, int *status)
 	return body;
 }
 
-/* Start a check unless one runs, adding W (may be NULL) to the requests
- * waiting for it in the same step; any thread. */
+/* Start a check unless one runs, adding W to the requests waiting for it
+ * in the same step; any thread. W NULL is the start-up check: skipped when
+ * a probe already brought a result. */
 static void
 start_check(struct ready *r, struct waiter *w)
 {
@@ -163,8 +164,9 @@ start_check(struct ready *r, struct waiter *w)
 			r->waiters->prev = w;
 		r->waiters = w;
 	}
-	start = !r->in_flight;
-	r->in_flight = 1;
+	start = !r->in_flight && (w != NULL || !r->have_result);
+	if (start)
+		r->in_flight = 1;
 	pthread_mutex_unlock(&r->mu);
 	/* Thread-safe: wakes the main loop if it sleeps. */
 	if (start)
