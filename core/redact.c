@@ -21,6 +21,10 @@
  *    key=value values follow libpq's conninfo_parse: quoted values end at
  *    an unescaped quote, unquoted ones at unescaped white space, and a
  *    backslash escapes the next character in both.
+ *  - Database name: a dbname that is itself a connection string (a URI,
+ *    or anything with '=' once percent-decoded) is hidden whole, wherever
+ *    it is given (key=value, URI path, ?dbname=). The ready plugin refuses
+ *    it, but the refusal quotes DATABASE_URL through here first.
  */
 #define _GNU_SOURCE /* strcasestr */
 #include "config.h"
@@ -79,27 +83,54 @@ is_password_key(const char *key, size_t n)
 	return strcasestr(buf, "password") != NULL;
 }
 
-/* Is the URI parameter name at P (up to '=') a password once its percent
- * escapes are decoded? libpq decodes them: "%70assword" is a password. */
-static int
-is_password_param(const char *p, size_t *keylen)
+/* Decode the URI parameter name at P (up to '=') into KEY, as libpq does
+ * ("%70assword" is a password). Returns its length in P, and 0 when no
+ * '=' follows it. */
+static size_t
+param_key(const char *p, char *key, size_t keysize)
 {
-	char key[64];
 	size_t k = 0, i = 0;
 
 	while (p[i] != '\0' && p[i] != '=' && p[i] != '&') {
 		int c = (unsigned char)p[i];
 
-		if (c == '%' && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
+		if (c == '%' && hexval(p[i + 1]) >= 0 &&
+		    hexval(p[i + 2]) >= 0) {
 			c = hexval(p[i + 1]) * 16 + hexval(p[i + 2]);
 			i += 2;
 		}
-		if (k < sizeof(key) - 1)
+		if (k < keysize - 1)
 			key[k++] = (char)c;
 		i++;
 	}
-	*keylen = i;
-	return p[i] == '=' && is_password_key(key, k);
+	key[k] = '\0';
+	return p[i] == '=' ? i : 0;
+}
+
+/* Does the percent-encoded S (N bytes) decode to a connection string: a
+ * URI, or anything with an '='? Such a database name is refused by the
+ * ready plugin, and may hold a password. */
+static int
+encoded_conninfo(const char *s, size_t n)
+{
+	char head[16];
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		int c = (unsigned char)s[i];
+
+		if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
+		    hexval(s[i + 2]) >= 0) {
+			c = hexval(s[i + 1]) * 16 + hexval(s[i + 2]);
+			i += 2;
+		}
+		if (c == '=')
+			return 1;
+		if (k < sizeof(head) - 1)
+			head[k++] = (char)c;
+	}
+	head[k] = '\0';
+	return uri_prefix(head) > 0;
 }
 
 /* URI: userinfo password and ?password= / &password= parameters. */
@@ -107,7 +138,7 @@ static void
 redact_uri(const char *in, size_t prefix, struct out *o)
 {
 	const char *auth = in + prefix;
-	const char *at = strrchr(auth, '@'), *p, *colon;
+	const char *at = strrchr(auth, '@'), *p, *colon, *slash;
 
 	emit(o, in, prefix);
 	if (at != NULL) {
@@ -121,14 +152,26 @@ redact_uri(const char *in, size_t prefix, struct out *o)
 		}
 		auth = at;
 	}
-	/* Host and path, then the query parameters one by one. */
+	/* Host and path (the database name), then the query parameters one
+	 * by one. */
 	p = auth + strcspn(auth, "?");
-	emit(o, auth, (size_t)(p - auth));
+	slash = memchr(auth, '/', (size_t)(p - auth));
+	if (slash != NULL &&
+	    encoded_conninfo(slash + 1, (size_t)(p - slash - 1))) {
+		emit(o, auth, (size_t)(slash + 1 - auth));
+		emit(o, "***", 3);
+	} else {
+		emit(o, auth, (size_t)(p - auth));
+	}
 	while (*p != '\0') {
 		size_t seg = strcspn(p + 1, "&") + 1, keylen;
+		char key[64];
 
-		if ((*p == '?' || *p == '&') &&
-		    is_password_param(p + 1, &keylen)) {
+		keylen = param_key(p + 1, key, sizeof(key));
+		if (keylen > 0 &&
+		    (is_password_key(key, strlen(key)) ||
+		     (strcmp(key, "dbname") == 0 &&
+		      encoded_conninfo(p + keylen + 2, seg - keylen - 2)))) {
 			emit(o, p, keylen + 2);
 			emit(o, "***", 3);
 		} else {
@@ -136,6 +179,22 @@ redact_uri(const char *in, size_t prefix, struct out *o)
 		}
 		p += seg;
 	}
+}
+
+static int
+is_dbname_key(const char *key, size_t n)
+{
+	return n == 6 && strncmp(key, "dbname", 6) == 0;
+}
+
+/* A dbname value that is itself a connection string (libpq's expand_dbname
+ * form, which evapi refuses) may carry a password anywhere in it: hide the
+ * whole value rather than parse a string nested in a string. */
+static int
+holds_conninfo(const char *val, size_t n)
+{
+	return memchr(val, '=', n) != NULL ||
+	       (n >= 11 && uri_prefix(val + (*val == '\'' ? 1 : 0)) > 0);
 }
 
 /* key=value: skip a value, quoted or not, as libpq's conninfo_parse does
@@ -191,6 +250,9 @@ redact_kv(const char *in, struct out *o)
 		emit(o, key, (size_t)(eq - key));
 		emit(o, "=", 1);
 		if (is_password_key(key, (size_t)(eq - key)))
+			emit(o, "***", 3);
+		else if (is_dbname_key(key, (size_t)(eq - key)) &&
+			 holds_conninfo(val, (size_t)(p - val)))
 			emit(o, "***", 3);
 		else
 			emit(o, val, (size_t)(p - val));

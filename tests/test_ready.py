@@ -182,6 +182,16 @@ HOSTILE = [
      ("Zq7SecretPw",), 78, ""),
     ("postgresql://app@127.0.0.1/app?ssl%70assword=Zq7SecretPw&nosuch=1",
      ("Zq7SecretPw",), 78, ""),
+    # A database name that is itself a connection string is not expanded
+    # (the server would echo it in its error): refused, hidden whole.
+    ("host=127.0.0.1 dbname=postgresql://u:Zq7SecretPw@h/db", ("Zq7SecretPw",), 78,
+     "dbname is itself a connection string"),
+    ("host=127.0.0.1 dbname='host=h password=Zq7SecretPw'", ("Zq7SecretPw",), 78,
+     "dbname is itself a connection string"),
+    ("postgresql://app@127.0.0.1/postgresql%3A%2F%2Fu%3AZq7SecretPw%40h", ("Zq7SecretPw",),
+     78, "dbname is itself a connection string"),
+    ("postgresql://app@127.0.0.1/app?dbname=password%3DZq7SecretPw", ("Zq7SecretPw",),
+     78, "dbname is itself a connection string"),
 ]
 
 

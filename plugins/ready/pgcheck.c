@@ -1182,6 +1182,20 @@ pgc_uri_ambiguous(const char *s, size_t prefix)
 	return memchr(rest, '@', strcspn(rest, "?")) != NULL;
 }
 
+/* A dbname that holds a URI or key=value pairs (libpq's expand_dbname
+ * form). */
+static int
+pgc_dbname_is_conninfo(const struct pgcheck *pc)
+{
+	const PQconninfoOption *o;
+
+	for (o = pc->opts; o->keyword; o++)
+		if (!strcmp(o->keyword, "dbname") && o->val)
+			return pgc_uri_prefix(o->val) > 0 ||
+			       strchr(o->val, '=') != NULL;
+	return 0;
+}
+
 struct pgcheck *
 evapi_pgcheck_new(struct event_base *base, const char *conninfo,
 		  unsigned timeout_ms, const struct pgcheck_hooks *hooks,
@@ -1227,6 +1241,14 @@ evapi_pgcheck_new(struct event_base *base, const char *conninfo,
 					      "(the scheme must be lower case)");
 		else
 			snprintf(err, errlen, "not a valid postgresql:// URI");
+		goto fail;
+	}
+	if (pgc_dbname_is_conninfo(pc)) {
+		/* psql would expand it; evapi passes dbname as a name, so the
+		 * server would echo it, password and all, in its error. */
+		snprintf(err, errlen,
+			 "dbname is itself a connection string, which evapi "
+			 "does not expand: put its parts in DATABASE_URL");
 		goto fail;
 	}
 	if (pgc_configure(pc, err, errlen) < 0)

@@ -246,6 +246,20 @@ test_redact(void)
 		"postgresql://app@db/app?%70assword=***");
 	redacts("postgresql://app@db/app?sslmode=require&PASSWORD=s3cret",
 		"postgresql://app@db/app?sslmode=require&PASSWORD=***");
+	/* A dbname that is itself a connection string is hidden whole. */
+	redacts("host=db dbname=postgresql://u:s3cret@h/db user=app",
+		"host=db dbname=*** user=app");
+	redacts("dbname='host=h password=s3cret' user=app",
+		"dbname=*** user=app");
+	redacts("host=db dbname=app", "host=db dbname=app");
+	redacts("postgresql://app@db/postgresql%3A%2F%2Fu%3As3cret%40h",
+		"postgresql://app@db/***");
+	redacts("postgresql://app@db/x%3Dy?sslmode=require",
+		"postgresql://app@db/***?sslmode=require");
+	redacts("postgresql://app@db/app?d%62name=password%3Ds3cret&a=b",
+		"postgresql://app@db/app?d%62name=***&a=b");
+	redacts("postgresql://app@db/app?dbname=other",
+		"postgresql://app@db/app?dbname=other");
 }
 
 int
