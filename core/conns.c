@@ -21,6 +21,11 @@
  *     cleared is recognised by the sweep and by the input callback.
  *   - An evbuffer callback on the input tells when the first bytes of the
  *     next request arrive on a kept-alive connection.
+ *   - The listener's accept callback is ours: a connection that already
+ *     holds a request the fast path answers and closes is served there and
+ *     never reaches evhttp (fastserve.c); every other one goes to evhttp's
+ *     own accept callback. libevent has no getter for that callback; see
+ *     take_accept for how it is found, checked, and done without.
  *
  * Each connection is in one phase, each phase a queue ordered by the
  * phase's start time:
@@ -54,6 +59,7 @@
 
 #include "conns.h"
 #include "evapi-internal.h"
+#include "fastpath.h"
 #include "fastserve.h"
 #include "reqcheck.h"
 
@@ -64,6 +70,10 @@ enum phase { PH_HEAD, PH_BUSY, PH_IDLE, PH_EVICTED, PH_GONE, PH_N };
 #define WARN_EVERY_MS 10000 /* at most one warning line per reason */
 #define EVICT_GRACE_MS 1000 /* an eviction holds the listener that long */
 #define MAX_SETS (EVAPI_MAX_WORKERS + 1)
+/* How long a new connection may take to send its first bytes before evhttp
+ * takes it anyway (its HEADER_TIMEOUT starts then). Clients send the
+ * request right after the handshake; this only bounds the others. */
+#define EARLY_WAIT_MS 100
 
 struct conn {
 	struct bufferevent *bev;
@@ -99,7 +109,12 @@ struct evapi_conns {
 	size_t mask;
 	struct conn *pending;
 	struct evapi_fast fast;
-	unsigned long fast_served;
+	unsigned long fast_served, accept_served;
+	evconnlistener_cb evhttp_accept; /* NULL: evhttp's callback stays */
+	int early_on;                    /* new connections wait in EARLY */
+	struct early *early;             /* waiting for their first bytes */
+	int capture;                     /* on_accept: note the bufferevent */
+	struct bufferevent *captured;
 	struct event *reap_ev, *sweep_ev, *resume_ev;
 	int lev_enabled;
 	int paused_err;
@@ -532,6 +547,8 @@ on_accept(struct event_base *base, void *arg)
 	/* Stop accepting before the cap would be passed: libevent's accept
 	 * loop checks the listener after each connection. */
 	update_listener(s);
+	if (s->capture)
+		s->captured = c->bev;
 	return c->bev;
 untracked:
 	/* evhttp then makes its own bufferevent: the connection is served,
@@ -579,8 +596,9 @@ on_accept_error(struct evconnlistener *lev, void *ctx)
 	struct evapi_conns *s = NULL;
 	size_t i;
 
+	/* The argument is evhttp, or the set once take_accept ran. */
 	for (i = 0; i < nsets; i++)
-		if (sets[i]->http == ctx)
+		if (sets[i]->http == ctx || sets[i] == ctx)
 			s = sets[i];
 	if (s == NULL || s->lev != lev) {
 		evconnlistener_disable(lev);
@@ -612,6 +630,12 @@ unsigned long
 evapi_conns_fast_served(const struct evapi_conns *s)
 {
 	return s != NULL ? s->fast_served : 0;
+}
+
+unsigned long
+evapi_conns_accept_served(const struct evapi_conns *s)
+{
+	return s != NULL ? s->accept_served : 0;
 }
 
 void
@@ -653,15 +677,193 @@ evapi_conns_answered(struct evapi_conns *s, struct evhttp_request *req)
 	return 1;
 }
 
+/* ---- before evhttp: a new connection's first bytes ----------------------- */
+
+/* A connection accepted but not yet given to evhttp, waiting for its first
+ * bytes. */
+struct early {
+	struct early *prev, *next;
+	struct evapi_conns *set;
+	struct event *ev;
+	evutil_socket_t fd;
+	int salen;
+	struct sockaddr_storage sa;
+};
+
+static void
+early_unlink(struct evapi_conns *s, struct early *e)
+{
+	if (e->prev != NULL)
+		e->prev->next = e->next;
+	else
+		s->early = e->next;
+	if (e->next != NULL)
+		e->next->prev = e->prev;
+	s->count--;
+	event_free(e->ev);
+}
+
+/* Give the connection to evhttp as if it had just been accepted, then the
+ * DATA already read, as if just read from the socket: the input callback
+ * offers it to the fast path as usual (a keep-alive probe, a big reply),
+ * and whatever that leaves goes to evhttp's read callback. */
+static void
+early_to_evhttp(struct evapi_conns *s, struct early *e, const char *data,
+		size_t len)
+{
+	struct bufferevent *bev;
+	struct evbuffer *in;
+
+	early_unlink(s, e);
+	s->capture = 1;
+	s->captured = NULL;
+	s->evhttp_accept(s->lev, e->fd, (struct sockaddr *)&e->sa, e->salen,
+			 s->http);
+	bev = s->captured;
+	s->capture = 0;
+	free(e);
+	/* No bufferevent of ours (out of memory): the bytes are lost, and
+	 * evhttp's own timeout ends the connection. */
+	if (bev == NULL || len == 0)
+		return;
+	in = bufferevent_get_input(bev);
+	if (evbuffer_add(in, data, len) == 0 && evbuffer_get_length(in) > 0)
+		bufferevent_trigger(bev, EV_READ, 0);
+}
+
+static void
+on_early_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct early *e = arg;
+	struct evapi_conns *s = e->set;
+	char buf[EVAPI_FAST_MAX_HEAD + 1];
+	ssize_t n = 0;
+
+	if (what & EV_READ) {
+		do
+			n = recv(fd, buf, sizeof(buf), 0);
+		while (n < 0 && errno == EINTR);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+			/* Gone before it asked anything. */
+			early_unlink(s, e);
+			evutil_closesocket(fd);
+			free(e);
+			update_listener(s);
+			return;
+		}
+	}
+	if (n > 0 && evapi_fast_serve_new(&s->fast, fd, buf, (size_t)n) ==
+			     EVAPI_FAST_CLOSED) {
+		s->fast_served++;
+		s->accept_served++;
+		early_unlink(s, e);
+		free(e);
+		update_listener(s);
+		return;
+	}
+	/* Not a request to answer and close here, or nothing came within
+	 * EARLY_WAIT_MS. */
+	early_to_evhttp(s, e, buf, n > 0 ? (size_t)n : 0);
+}
+
+/* Every waiting connection goes to evhttp now (the listener is closing, or
+ * the fast path was turned off). */
+static void
+early_flush(struct evapi_conns *s)
+{
+	while (s->early != NULL)
+		early_to_evhttp(s, s->early, NULL, 0);
+}
+
+/* The listener's callback: a new connection waits (at most EARLY_WAIT_MS)
+ * for its first bytes before evhttp sees it, so that a request the fast
+ * path answers and closes never costs evhttp's per-connection work. It
+ * counts towards MAX_CONNECTIONS meanwhile. At the cap it goes to evhttp at
+ * once: on_accept then makes room by evicting, as before. */
+static void
+on_accept_new(struct evconnlistener *lev, evutil_socket_t fd,
+	      struct sockaddr *sa, int salen, void *arg)
+{
+	static const struct timeval wait = {0, EARLY_WAIT_MS * 1000};
+	struct evapi_conns *s = arg;
+	struct early *e = NULL;
+
+	if (!s->early_on || (s->cap != 0 && s->count >= s->cap) ||
+	    salen < 0 || (size_t)salen > sizeof(e->sa) ||
+	    (e = calloc(1, sizeof(*e))) == NULL)
+		goto evhttp;
+	e->ev = event_new(s->base, fd, EV_READ, on_early_read, e);
+	if (e->ev == NULL || event_add(e->ev, &wait) != 0)
+		goto evhttp;
+	e->set = s;
+	e->fd = fd;
+	e->salen = salen;
+	memcpy(&e->sa, sa, (size_t)salen);
+	e->next = s->early;
+	if (s->early != NULL)
+		s->early->prev = e;
+	s->early = e;
+	s->count++;
+	update_listener(s);
+	return;
+evhttp:
+	if (e != NULL && e->ev != NULL)
+		event_free(e->ev);
+	free(e);
+	s->evhttp_accept(lev, fd, sa, salen, s->http);
+}
+
+/* The start of libevent 2.1's struct evconnlistener (listener.c), where
+ * evhttp_bind_listener stores its accept callback and evhttp as its
+ * argument. */
+struct listener_head {
+	const void *ops;
+	void *lock;
+	evconnlistener_cb cb;
+	evconnlistener_errorcb errorcb;
+	void *user_data;
+};
+
+/* Put on_accept_new in front of evhttp's accept callback. The callback is
+ * read from the listener, but only when the two fields next to it hold
+ * what evhttp and we just stored there (the error callback and evhttp):
+ * any other layout leaves evhttp's callback in place, and connections
+ * then all take evhttp's path, which serves them just as well. */
+static void
+take_accept(struct evapi_conns *s, struct evconnlistener *lev)
+{
+	struct listener_head h;
+
+	memcpy(&h, lev, sizeof(h));
+	if (h.errorcb != on_accept_error || h.user_data != s->http ||
+	    h.cb == NULL || h.cb == on_accept_new)
+		return;
+	s->evhttp_accept = h.cb;
+	evconnlistener_set_cb(lev, on_accept_new, s);
+}
+
 void
 evapi_conns_set_listener(struct evapi_conns *s, struct evconnlistener *lev)
 {
+	/* Waiting connections are handed over while evhttp's listener (and
+	 * with it its accept callback's argument) still exists. */
+	if (s->lev != NULL && s->evhttp_accept != NULL)
+		early_flush(s);
 	s->lev = lev;
 	s->lev_enabled = lev != NULL; /* evhttp hands it over enabled */
 	if (lev != NULL) {
 		evconnlistener_set_error_cb(lev, on_accept_error);
+		take_accept(s, lev);
 		update_listener(s);
 	}
+}
+
+void
+evapi_conns_set_early(struct evapi_conns *s, int on)
+{
+	s->early_on = on && s->evhttp_accept != NULL;
+	if (!s->early_on && s->lev != NULL && s->evhttp_accept != NULL)
+		early_flush(s);
 }
 
 static size_t
@@ -720,6 +922,13 @@ evapi_conns_free(struct evapi_conns *s)
 
 	if (s == NULL)
 		return;
+	while (s->early != NULL) {
+		struct early *e = s->early;
+
+		early_unlink(s, e);
+		evutil_closesocket(e->fd);
+		free(e);
+	}
 	for (i = 0; i < nsets; i++)
 		if (sets[i] == s)
 			sets[i] = sets[--nsets];

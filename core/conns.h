@@ -41,5 +41,12 @@ void evapi_conns_set_fast(struct evapi_conns *s, evapi_fast_fn answer,
 			  void *arg, size_t max_head);
 /* Requests the fast path answered so far. */
 unsigned long evapi_conns_fast_served(const struct evapi_conns *s);
+/* New connections wait (briefly) for their first bytes before evhttp sees
+ * them, so the fast path can answer a new connection's request without
+ * evhttp (set after evapi_conns_set_listener; off when the fast path is,
+ * e.g. with the access log). */
+void evapi_conns_set_early(struct evapi_conns *s, int on);
+/* Of those, the ones answered before evhttp saw the connection. */
+unsigned long evapi_conns_accept_served(const struct evapi_conns *s);
 
 #endif /* EVAPI_CONNS_H */

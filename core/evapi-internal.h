@@ -203,6 +203,7 @@ struct evapi_server {
 	volatile int draining;
 	int stopped; /* loops ended: no handler may run any more */
 	unsigned long fast_served; /* summed over the loops at the stop */
+	unsigned long accept_served; /* of those, answered at accept time */
 };
 
 

@@ -8,6 +8,12 @@
  * answer (api->route_answer), the head is drained and the reply written
  * with one sendmsg. evhttp then finds an empty buffer and keeps waiting.
  *
+ * evapi_fast_serve_new answers the first request of a connection evhttp
+ * has not seen yet (conns.c reads it) when that request closes the
+ * connection: one sendmsg, then close. With a new connection per request
+ * (a probe, a load balancer without keep-alive) evhttp's connection setup
+ * and teardown, which cost more than the request, are then never paid.
+ *
  * Two rarer endings, with public libevent API only:
  *   - "Connection: close" (or HTTP/1.0 without keep-alive): the reply is
  *     out, so evhttp_connection_free closes as evhttp itself would after
@@ -177,6 +183,52 @@ evapi_fast_serve(const struct evapi_fast *f, struct bufferevent *bev,
 		return EVAPI_FAST_CLOSED;
 	}
 	return EVAPI_FAST_KEPT;
+}
+
+/* The largest reply sent for a connection evhttp has not seen yet. Its
+ * socket's send buffer is empty and never smaller than about 4.5 KiB
+ * (SOCK_MIN_SNDBUF), so a reply this size leaves in one sendmsg; larger
+ * ones go through evhttp, which can queue what the socket does not take. */
+#define NEW_REPLY_MAX 2048
+
+enum evapi_fast_result
+evapi_fast_serve_new(const struct evapi_fast *f, evutil_socket_t fd,
+		     const char *data, size_t len)
+{
+	const struct evapi_body *body;
+	struct evapi_fastreq r;
+	struct iovec iov[2];
+	struct msghdr msg;
+	char head[HEAD_MAX];
+	size_t hlen;
+	int status;
+	ssize_t n;
+
+	if (f == NULL || f->answer == NULL || len > f->max_head ||
+	    !evapi_fast_parse(data, len, &r) || !r.close)
+		return EVAPI_FAST_NO;
+	body = f->answer(f->arg, &r, &status);
+	if (body == NULL)
+		return EVAPI_FAST_NO;
+	hlen = evapi_fast_head(head, sizeof(head), &r, status,
+			       body->content_length, evapi_http_date());
+	if (hlen == 0 || hlen + (r.head ? 0 : body->len) > NEW_REPLY_MAX)
+		return EVAPI_FAST_NO;
+	iov[0].iov_base = head;
+	iov[0].iov_len = hlen;
+	iov[1].iov_base = (void *)body->data;
+	iov[1].iov_len = r.head ? 0 : body->len;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = 2;
+	do
+		n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	/* Sent (or failed: the peer is gone); the request asked for the
+	 * close, and the receive queue is empty, so it sends a FIN. */
+	(void)n;
+	evutil_closesocket(fd);
+	return EVAPI_FAST_CLOSED;
 }
 
 void

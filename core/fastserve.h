@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include <event2/bufferevent.h>
+#include <event2/util.h>
 
 struct evbuffer;
 struct evbuffer_cb_entry;
@@ -51,6 +52,13 @@ enum evapi_fast_result evapi_fast_serve(const struct evapi_fast *f,
 					struct bufferevent *bev,
 					struct evbuffer *in,
 					struct evapi_fast_conn *fc);
+/* The first bytes (DATA, LEN) read from a connection evhttp has not seen
+ * yet: when they are one head in the subset that closes the connection,
+ * with a small answer, send it and close FD (EVAPI_FAST_CLOSED). Otherwise
+ * nothing is sent (EVAPI_FAST_NO) and evhttp must take the bytes. */
+enum evapi_fast_result evapi_fast_serve_new(const struct evapi_fast *f,
+					    evutil_socket_t fd,
+					    const char *data, size_t len);
 /* Before the connection's bufferevent is released. */
 void evapi_fast_conn_release(struct evapi_fast_conn *fc);
 

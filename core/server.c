@@ -518,6 +518,14 @@ setup_probe(struct evapi_server *srv)
 	return EVAPI_OK;
 }
 
+/* New connections wait for their first bytes outside evhttp only when the
+ * fast path can answer them at all: not when every request is logged. */
+static int
+early_on(const struct evapi_server *srv)
+{
+	return !srv->cfg.access_log && evapi_log_level != EVAPI_LOG_DEBUG;
+}
+
 static int
 attach_listeners(struct evapi_server *srv)
 {
@@ -533,6 +541,7 @@ attach_listeners(struct evapi_server *srv)
 		w->fd = -1;
 		evapi_conns_set_listener(w->conns,
 			evhttp_bound_socket_get_listener(w->bound));
+		evapi_conns_set_early(w->conns, early_on(srv));
 	}
 	if (probe_srv.fd < 0)
 		return EVAPI_OK;
@@ -543,6 +552,7 @@ attach_listeners(struct evapi_server *srv)
 	probe_srv.fd = -1;
 	evapi_conns_set_listener(probe_srv.conns,
 		evhttp_bound_socket_get_listener(probe_srv.bound));
+	evapi_conns_set_early(probe_srv.conns, early_on(srv));
 	return EVAPI_OK;
 }
 
@@ -799,6 +809,8 @@ teardown(struct evapi_server *srv)
 		if (i == 0) {
 			srv->fast_served +=
 				evapi_conns_fast_served(probe_srv.conns);
+			srv->accept_served +=
+				evapi_conns_accept_served(probe_srv.conns);
 			free_probe();
 		}
 		/* evhttp frees its connections first: conns drops its hold
@@ -806,6 +818,7 @@ teardown(struct evapi_server *srv)
 		if (w->http)
 			evhttp_free(w->http);
 		srv->fast_served += evapi_conns_fast_served(w->conns);
+		srv->accept_served += evapi_conns_accept_served(w->conns);
 		evapi_conns_free(w->conns);
 		if (w->fd >= 0)
 			close(w->fd);
@@ -844,7 +857,7 @@ setup(struct evapi_server *srv)
 int
 evapi_server_run(struct evapi_server *srv, int check_only)
 {
-	char fast[24];
+	char fast[24], at_accept[24];
 	unsigned i;
 	int rc = EVAPI_ERR;
 
@@ -889,9 +902,12 @@ evapi_server_run(struct evapi_server *srv, int check_only)
 	current_worker = NULL;
 	teardown(srv);
 	snprintf(fast, sizeof(fast), "%lu", srv->fast_served);
-	/* How many requests the fast path answered: tells an operator (and
-	 * the tests) which path the traffic took. */
-	evapi_log(EVAPI_LOG_INFO, "stopped", "fast_path_requests", fast, NULL);
+	snprintf(at_accept, sizeof(at_accept), "%lu", srv->accept_served);
+	/* How many requests the fast path answered, and how many of them as
+	 * their connection was accepted: tells an operator (and the tests)
+	 * which path the traffic took. */
+	evapi_log(EVAPI_LOG_INFO, "stopped", "fast_path_requests", fast,
+		  "fast_path_at_accept", at_accept, NULL);
 	rc = EVAPI_OK;
 out:
 	/* loopexit, not loopbreak: a thread that has not entered its loop yet

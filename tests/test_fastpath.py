@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""The fast path: request heads answered from the input callback.
+"""The fast path: request heads answered from the input callback, and a new
+connection's first request, when it closes the connection, before evhttp
+sees the connection at all.
 
 Both paths must send the same bytes; requests outside the subset, and all
 requests while the access log is on, take evhttp's path; a reply the
 socket cannot take at once is finished before the next request is read.
-The "stopped" log line counts the requests the fast path answered, which
-tells the tests which path a request took."""
+The "stopped" log line counts the requests the fast path answered, and of
+those the ones answered at accept, which tells the tests which path a
+request took."""
 
 import os
 import re
@@ -66,6 +69,25 @@ def fast_count(server):
         if rec.get("msg") == "stopped":
             return int(rec["fast_path_requests"])
     raise AssertionError("no stopped line: " + server.stdout()[-500:])
+
+
+def path_counts(server):
+    """Stop SERVER: (fast_path_requests, fast_path_at_accept) of its last line."""
+    server.stop()
+    for rec in reversed(server.log_records()):
+        if rec.get("msg") == "stopped":
+            return int(rec["fast_path_requests"]), int(rec["fast_path_at_accept"])
+    raise AssertionError("no stopped line: " + server.stdout()[-500:])
+
+
+def until_eof(s):
+    """Everything S receives until the server closes (socket timeout: 3 s)."""
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            return data
+        data += b
 
 
 def keepalive(port):
@@ -205,6 +227,94 @@ def drain_closes():
         r, _ = read_response(s)
         eq((r.status, r.header("Connection")), (200, "close"))
     srv.wait()
+
+
+# --- a new connection's first request, before evhttp sees the connection --
+
+CLOSE_HEADS = [
+    b"GET /health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    b"HEAD /version HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    b"GET /version HTTP/1.0\r\n\r\n",
+    b"HEAD /health HTTP/1.0\r\nUser-Agent: probe\r\n\r\n",
+]
+
+
+@suite.test
+def close_request_answered_at_accept():
+    """A new connection's request that closes it is answered before evhttp
+    sees the connection: same bytes, then EOF"""
+    srv = Server(suite, API_PLUGINS="health,version", LOG_LEVEL="info",
+                 WORKERS="1").start()
+    for head in CLOSE_HEADS:
+        for _ in range(3):
+            a, b = exchange(srv.port, head), exchange(slow.port, head)
+            eq(a, b, head)
+            with keepalive(srv.port) as s:
+                s.sendall(head)
+                r, rest = parse_response(until_eof(s), head=head.startswith(b"HEAD"))
+                eq((r.status, rest), (200, b""), head)
+    # 2 x 12 requests, and the start-up wait's GET /health (a close one).
+    eq(path_counts(srv), (25, 25), "(fast path, of which at accept)")
+
+
+@suite.test
+def others_reach_evhttp_with_their_bytes():
+    """A new connection's other first requests reach evhttp whole: keep-alive
+    ones (fast path), split or slow heads, 404, 405; an empty one is closed"""
+    srv = Server(suite, API_PLUGINS="health,version", LOG_LEVEL="info",
+                 WORKERS="1").start()
+    with keepalive(srv.port) as s:
+        for _ in range(2):
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n")
+            r, _ = read_response(s)
+            eq(r.status, 200, "keep-alive, on the same connection")
+    for head, status in (
+            (b"GET /nope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 404),
+            (b"POST /health HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n"
+             b"Connection: close\r\n\r\n", 405),
+            (b"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close"
+             b"\r\n\r\n", 400)):
+        a, b = exchange(srv.port, head), exchange(slow.port, head)
+        eq(a, b, head)
+        check(a.startswith(b"HTTP/1.1 %d " % status), a[:40])
+    # A head in two parts, the second after 50 ms.
+    with keepalive(srv.port) as s:
+        s.sendall(b"GET /hea")
+        time.sleep(0.05)
+        s.sendall(b"lth HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        r, rest = parse_response(until_eof(s))
+        eq((r.status, rest), (200, b""), "split head")
+    # Nothing for longer than the wait before evhttp takes the connection.
+    with keepalive(srv.port) as s:
+        time.sleep(0.3)
+        s.sendall(CLOSE_HEADS[0])
+        r, rest = parse_response(until_eof(s))
+        eq((r.status, rest), (200, b""), "slow first byte")
+    # Connections that leave without a byte cost nothing lasting.
+    for _ in range(5):
+        socket.create_connection(("127.0.0.1", srv.port)).close()
+    eq(srv.get("/health").status, 200)
+    # Fast: the two keep-alive requests, the slow one, the last GET and the
+    # start-up wait's; at accept only the last two.
+    eq(path_counts(srv), (5, 2), "(fast path, of which at accept)")
+
+
+@suite.test
+def drain_hands_over_waiting_connections():
+    """A connection still waiting for its first bytes when the drain closes
+    the listener goes to evhttp: answered or closed, never left hanging"""
+    srv = Server(suite, API_PLUGINS="health", LOG_LEVEL="info",
+                 WORKERS="1").start()
+    with keepalive(srv.port) as s:
+        srv.signal(signal.SIGTERM)
+        time.sleep(0.02)
+        s.sendall(CLOSE_HEADS[0])
+        data = until_eof(s)
+    if data:
+        r, rest = parse_response(data)
+        check(r.status in (200, 503), data[:60])
+        eq((r.header("Connection"), rest), ("close", b""))
+    eq(srv.wait(), 0, "exit status")
 
 
 def big_server(extra_env=None):
