@@ -517,7 +517,10 @@ on_accept(struct event_base *base, void *arg)
 	struct evapi_conns *s = arg;
 	struct conn *c;
 
-	if (s->cap != 0 && s->count >= s->cap && evict_oldest(s))
+	/* A connection handed over from the early stage held its slot until
+	 * a moment ago: it takes nobody's place. */
+	if (!s->capture && s->cap != 0 && s->count >= s->cap &&
+	    evict_oldest(s))
 		warn_limited(s, WARN_CAP, "connection cap reached: closing "
 			     "the oldest idle or incomplete connection",
 			     "MAX_CONNECTIONS");
@@ -722,13 +725,19 @@ early_to_evhttp(struct evapi_conns *s, struct early *e, const char *data,
 	bev = s->captured;
 	s->capture = 0;
 	free(e);
+	/* evhttp may answer the bytes below and free its connection before
+	 * this returns: our close callback must be on it by then, or the
+	 * descriptor would never be closed (see to_gone). */
+	attach_pending(s);
 	/* No bufferevent of ours (out of memory): the bytes are lost, and
 	 * evhttp's own timeout ends the connection. */
-	if (bev == NULL || len == 0)
-		return;
-	in = bufferevent_get_input(bev);
-	if (evbuffer_add(in, data, len) == 0 && evbuffer_get_length(in) > 0)
-		bufferevent_trigger(bev, EV_READ, 0);
+	if (bev != NULL && len > 0) {
+		in = bufferevent_get_input(bev);
+		if (evbuffer_add(in, data, len) == 0 &&
+		    evbuffer_get_length(in) > 0)
+			bufferevent_trigger(bev, EV_READ, 0);
+	}
+	update_listener(s);
 }
 
 static void

@@ -300,6 +300,31 @@ def others_reach_evhttp_with_their_bytes():
 
 
 @suite.test
+def handed_over_and_closed_at_once_leaks_nothing():
+    """Requests evhttp answers and closes as soon as it gets them (404, 405,
+    HTTP/1.0, 400) leave no descriptor behind"""
+    srv = Server(suite, API_PLUGINS="health,version", LOG_LEVEL="info",
+                 WORKERS="1").start()
+    heads = [b"GET /nope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+             b"GET /nope HTTP/1.0\r\n\r\n",
+             b"POST /health HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
+             b"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"]
+    exchange(srv.port, heads[0])
+    before = et.fd_count(srv.proc.pid)
+    for i in range(60):
+        with keepalive(srv.port) as s:
+            s.sendall(heads[i % len(heads)])
+            data = until_eof(s)
+            check(data.startswith(b"HTTP/1."), data[:40])
+    # The last descriptors close in the next loop turns.
+    deadline = time.monotonic() + 2
+    while et.fd_count(srv.proc.pid) > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    eq(et.fd_count(srv.proc.pid), before, "descriptors after 60 such requests")
+    eq(path_counts(srv)[1], 1, "only the start-up wait's request at accept")
+
+
+@suite.test
 def drain_hands_over_waiting_connections():
     """A connection still waiting for its first bytes when the drain closes
     the listener goes to evhttp: answered or closed, never left hanging"""
