@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The static binary's code layout (issue: performance).
 
-core/static-link.order lists the functions a running evapi uses; gold puts
-them first so they share pages and the idle RSS stays small. These cases
+core/static-link.order lists the functions a running evapi uses; the link
+puts them first so they share pages and the idle RSS stays small. These cases
 catch the two ways that can silently stop working: the list goes stale
 (functions renamed or gone: regenerate it with scripts/gen-link-order), or
 the link no longer applies it (the functions are spread over the text).
@@ -21,7 +21,7 @@ suite = et.Suite("layout", required=STATIC)
 if not STATIC:
     suite.skip_all("needs the static build (./configure --enable-static-binary)")
 elif not ORDERED:
-    suite.skip_all("configure found no gold linker: the binary is in link order")
+    suite.skip_all("the linker took no INSERT script: the binary is in link order")
 
 ORDER_FILE = os.path.join(os.environ.get("top_srcdir", "."), "core", "static-link.order")
 DEFAULT_PLUGINS = {"health", "ready", "version"}
