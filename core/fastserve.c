@@ -118,12 +118,36 @@ fail:
 	return EVAPI_FAST_CLOSED;
 }
 
+/* The answer to R, when its route has one: the reply head written to HEAD
+ * (HEAD_MAX bytes), IOV[0] the head and IOV[1] the body (empty for HEAD).
+ * Returns the reply's length, or 0 to leave the request to evhttp. */
+static size_t
+answer(const struct evapi_fast *f, const struct evapi_fastreq *r, char *head,
+       struct iovec iov[2])
+{
+	const struct evapi_body *body;
+	size_t hlen;
+	int status;
+
+	body = f->answer(f->arg, r, &status);
+	if (body == NULL)
+		return 0;
+	hlen = evapi_fast_head(head, HEAD_MAX, r, status,
+			       body->content_length, evapi_http_date());
+	if (hlen == 0)
+		return 0;
+	iov[0].iov_base = head;
+	iov[0].iov_len = hlen;
+	iov[1].iov_base = (void *)body->data;
+	iov[1].iov_len = r->head ? 0 : body->len;
+	return hlen + iov[1].iov_len;
+}
+
 enum evapi_fast_result
 evapi_fast_serve(const struct evapi_fast *f, struct bufferevent *bev,
 		 struct evbuffer *in, struct evapi_fast_conn *fc)
 {
-	size_t len = evbuffer_get_length(in), hlen, total;
-	const struct evapi_body *body;
+	size_t len = evbuffer_get_length(in), total;
 	bufferevent_data_cb readcb;
 	struct evapi_fastreq r;
 	struct iovec iov[2];
@@ -131,7 +155,7 @@ evapi_fast_serve(const struct evapi_fast *f, struct bufferevent *bev,
 	char head[HEAD_MAX];
 	const char *data;
 	void *evcon = NULL;
-	int status, niov = 1;
+	int niov;
 	ssize_t n;
 
 	if (f == NULL || f->answer == NULL || len > f->max_head)
@@ -145,23 +169,12 @@ evapi_fast_serve(const struct evapi_fast *f, struct bufferevent *bev,
 	data = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
 	if (data == NULL || !evapi_fast_parse(data, len, &r))
 		return EVAPI_FAST_NO;
-	body = f->answer(f->arg, &r, &status);
-	if (body == NULL)
-		return EVAPI_FAST_NO;
-	hlen = evapi_fast_head(head, sizeof(head), &r, status,
-			       body->content_length, evapi_http_date());
-	if (hlen == 0)
+	total = answer(f, &r, head, iov);
+	if (total == 0)
 		return EVAPI_FAST_NO;
 	evbuffer_drain(in, len);
 
-	iov[0].iov_base = head;
-	iov[0].iov_len = total = hlen;
-	if (!r.head) {
-		iov[1].iov_base = (void *)body->data;
-		iov[1].iov_len = body->len;
-		total += body->len;
-		niov = 2;
-	}
+	niov = iov[1].iov_len > 0 ? 2 : 1;
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_iov = iov;
 	msg.msg_iovlen = (size_t)niov;
@@ -195,38 +208,27 @@ enum evapi_fast_result
 evapi_fast_serve_new(const struct evapi_fast *f, evutil_socket_t fd,
 		     const char *data, size_t len)
 {
-	const struct evapi_body *body;
 	struct evapi_fastreq r;
 	struct iovec iov[2];
 	struct msghdr msg;
 	char head[HEAD_MAX];
-	size_t hlen;
-	int status;
-	ssize_t n;
+	size_t total;
 
 	if (f == NULL || f->answer == NULL || len > f->max_head ||
 	    !evapi_fast_parse(data, len, &r) || !r.close)
 		return EVAPI_FAST_NO;
-	body = f->answer(f->arg, &r, &status);
-	if (body == NULL)
+	total = answer(f, &r, head, iov);
+	if (total == 0 || total > NEW_REPLY_MAX)
 		return EVAPI_FAST_NO;
-	hlen = evapi_fast_head(head, sizeof(head), &r, status,
-			       body->content_length, evapi_http_date());
-	if (hlen == 0 || hlen + (r.head ? 0 : body->len) > NEW_REPLY_MAX)
-		return EVAPI_FAST_NO;
-	iov[0].iov_base = head;
-	iov[0].iov_len = hlen;
-	iov[1].iov_base = (void *)body->data;
-	iov[1].iov_len = r.head ? 0 : body->len;
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_iov = iov;
 	msg.msg_iovlen = 2;
-	do
-		n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	/* Sent (or failed: the peer is gone); the request asked for the
-	 * close, and the receive queue is empty, so it sends a FIN. */
-	(void)n;
+	/* Sent, or failed because the peer is gone: either way the request
+	 * asked for the close, and the receive queue is empty, so the close
+	 * sends a FIN. */
+	while (sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+	       errno == EINTR)
+		;
 	evutil_closesocket(fd);
 	return EVAPI_FAST_CLOSED;
 }
