@@ -1,69 +1,60 @@
 /*
- * evapi/plugin.h - the evapi plugin contract.
+ * evapi/plugin.h - the evapi plugin contract, ABI 2.0.
  *
- * This is the one public header a plugin needs. It is self-contained: it
- * includes only the C standard library and forward-declares the few
- * libevent and json-c types it mentions, so a plugin that does not use
- * those libraries directly does not need their headers.
+ * The one header a plugin needs. It includes only the C standard library
+ * and names no libevent type; json-c's json_object appears only as a
+ * pointer (forward-declared), for plugins that build JSON with json-c.
  *
- * A plugin is one C file (or more) that defines one descriptor:
+ * A plugin is a descriptor plus functions:
  *
  *     #include <evapi/plugin.h>
  *
- *     static int hello_init(const struct evapi_api *api, evapi_host *host,
- *                           void **state);
+ *     static void hello_get(evapi_request *req, void *state)
+ *     {
+ *             const char *name = evapi_request_param(req, "name");
+ *             ...
+ *             evapi_respond_json(req, 200, obj);
+ *     }
  *
- *     EVAPI_PLUGIN(hello) = {
- *         EVAPI_PLUGIN_HEADER,
- *         .name        = "hello",
- *         .version     = "1.0.0",
- *         .description = "GET /hello",
- *         .init        = hello_init,
+ *     static const struct evapi_route hello_routes[] = {
+ *             {EVAPI_GET, "/hello/{name}", hello_get, 0},
+ *             EVAPI_ROUTES_END
  *     };
  *
- * The same source builds either as hello.so (the dynamic build dlopens
- * API_PLUGIN_DIR/hello.so and looks up the symbol evapi_plugin_hello) or
- * compiled into the evapi binary (the static build references
- * evapi_plugin_hello from a table generated at build time). No #ifdef is
- * needed in the plugin for either.
+ *     EVAPI_PLUGIN(hello) = {
+ *             EVAPI_PLUGIN_HEADER,
+ *             .name = "hello",
+ *             .version = "1.0.0",
+ *             .description = "greetings",
+ *             .routes = hello_routes,
+ *     };
+ *
+ * The same source builds as hello.so (the dynamic build dlopens
+ * API_PLUGIN_PATH/hello.so and reads the symbol evapi_plugin_hello) or
+ * compiled into a static evapi (configure --with-plugins=DIR). No #ifdef
+ * is needed for either. The functions below are the host's: a plugin .so
+ * leaves them undefined and the loader binds them to the evapi binary.
  *
  * Versioning
- *   EVAPI_ABI_MAJOR changes when an existing member of struct evapi_plugin
- *   or struct evapi_api changes meaning or place: the host refuses a plugin
- *   built for another major. EVAPI_ABI_MINOR changes when members are
- *   appended: the host refuses a plugin that needs a newer minor than it
- *   has, and accepts older ones. Both structures carry their size, so the
- *   host reads a member a plugin may not have (and a plugin tests for a host
- *   member with EVAPI_API_HAS) before using it.
- *   History: 1.0, the first; 1.1 appended evapi_api.route_answer.
+ *   EVAPI_ABI_MAJOR changes when a structure below or a function's meaning
+ *   changes: the host refuses a plugin built for another major and says to
+ *   rebuild it. EVAPI_ABI_MINOR changes when functions or descriptor
+ *   members are added: the host refuses a plugin that needs a newer minor.
  *
- * Threading contract (evapi may run several event loops, one per thread;
- * see WORKERS in evapi(8))
- *   1. init and fini run once, on the main thread, before any event loop
- *      runs and after every loop has stopped. api->route and
- *      api->body_json may be called from init only.
- *   2. A handler runs on the thread of the event loop that accepted the
- *      connection. It must answer the request exactly once, on that same
- *      thread, with api->reply, api->reply_json or api->reply_error,
- *      either before it returns or later from a callback on that loop
- *      (api->request_base(req) gives the loop; read it in the handler, the
- *      request may lose its connection later). The reply call may write
- *      and free the request before it returns: do not touch REQ after it.
- *   3. Handlers for the same route run concurrently on different loops.
- *      Plugin state shared between requests must be immutable after init,
- *      or protected (a mutex, atomics). libevent's thread support is
- *      enabled by the host, so event_active() and event_base_once() may be
- *      used to hand work to another loop.
- *   4. api->main_base is loop 0, the plugin's home for timers and
- *      background work such as a database connection. It runs on the main
- *      thread.
- *   5. Every api function except route and body_json may be called from any
- *      loop thread.
- *   6. A request still waiting for its answer when the server stops is
- *      answered by the plugin in fini (or freed by the host afterwards);
- *      plugins must not answer requests after fini.
+ * Threads (evapi runs WORKERS event loops, one per thread)
+ *   - init and fini run on the main thread, before any loop runs and after
+ *     every loop has stopped. Routes, bodies and exports are made in init.
+ *   - A handler runs on the loop that accepted the connection. It answers
+ *     its request exactly once, with one evapi_respond* call, on that
+ *     loop: before it returns, or later after evapi_defer(), from a timer,
+ *     an io watch or a loop call on the request's loop.
+ *   - Handlers of one route run at the same time on different loops:
+ *     state shared between requests is read-only after init, or guarded.
+ *   - evapi_loop_call() is the one function any thread may call; it runs
+ *     a function on a given loop.
  *
- * Return values: EVAPI_OK (0) or EVAPI_ERR (-1), like Redis modules.
+ * Errors: functions return EVAPI_OK (0) or EVAPI_ERR (-1), like Redis
+ * modules, or NULL. Bad arguments are reported in the log, never crash.
  */
 #ifndef EVAPI_PLUGIN_H
 #define EVAPI_PLUGIN_H
@@ -76,135 +67,118 @@ extern "C" {
 #endif
 
 #define EVAPI_PLUGIN_MAGIC 0x45764170u /* "EvAp" */
-#define EVAPI_ABI_MAJOR 1
-#define EVAPI_ABI_MINOR 1
+#define EVAPI_ABI_MAJOR 2
+#define EVAPI_ABI_MINOR 0
 
 #define EVAPI_OK 0
 #define EVAPI_ERR (-1)
 
-/* Methods a route answers. GET also answers HEAD (same status and headers,
- * no body). Any other method on a known path gets 405 with Allow. */
-#define EVAPI_METHOD_GET 0x01u
+#if defined(__GNUC__)
+#define EVAPI_EXPORT __attribute__((visibility("default")))
+#define EVAPI_SENTINEL __attribute__((sentinel))
+#else
+#define EVAPI_EXPORT
+#define EVAPI_SENTINEL
+#endif
 
-enum evapi_log_level {
-	EVAPI_LOG_DEBUG = 0,
-	EVAPI_LOG_INFO = 1,
-	EVAPI_LOG_WARN = 2,
-	EVAPI_LOG_ERROR = 3
-};
+/* ---- types the host owns (opaque) ------------------------------------ */
 
-struct event_base;
-struct evhttp_request;
+typedef struct evapi_ctx evapi_ctx;         /* one plugin, as the host sees it */
+typedef struct evapi_request evapi_request; /* one HTTP request */
+typedef struct evapi_body evapi_body;       /* a constant body, built at init */
+typedef struct evapi_loop evapi_loop;       /* one event loop (one thread) */
+typedef struct evapi_timer evapi_timer;
+typedef struct evapi_io evapi_io;
+typedef struct evapi_lookup evapi_lookup;
+
 struct json_object;
 
-/* The host's handle for one plugin; opaque. */
-typedef struct evapi_host evapi_host;
-/* A reply body built once at init (content type application/json). */
-typedef struct evapi_body evapi_body;
+/* ---- methods and routes ---------------------------------------------- */
 
-typedef void (*evapi_handler_fn)(struct evhttp_request *req, void *arg);
-/* A request-free answer (ABI 1.1, see api->route_answer): the body to send
- * and, in *STATUS, its status; or NULL to hand the request to the route's
- * handler. Called on any loop thread, often, and without a request: it
- * must not block, and must return a body made by api->body_json. */
-typedef const evapi_body *(*evapi_answer_fn)(void *arg, int *status);
+/* Methods a route answers, or'ed. GET also answers HEAD (same status and
+ * headers, no body). OPTIONS is answered by the host (204 with Allow). */
+#define EVAPI_GET 0x01u
+#define EVAPI_HEAD 0x02u
+#define EVAPI_POST 0x04u
+#define EVAPI_PUT 0x08u
+#define EVAPI_PATCH 0x10u
+#define EVAPI_DELETE 0x20u
+#define EVAPI_OPTIONS 0x40u
 
-/* A configuration variable a plugin reads, listed by evapi --help. */
-struct evapi_var {
-	const char *name;          /* e.g. "DATABASE_URL" */
-	const char *default_value; /* NULL: no default (required or unset) */
-	const char *help;          /* one line */
+/* Route flags. */
+/* A probe: also served on PROBE_PORT, kept out of the access log unless
+ * ACCESS_LOG_PROBES=on, and never delayed by the connection cap. */
+#define EVAPI_ROUTE_PROBE 0x01u
+
+/* STATE is what init stored in *state (routes of the descriptor) or the
+ * ARG given to evapi_route_add. */
+typedef void (*evapi_handler_fn)(evapi_request *req, void *state);
+
+/* One route. PATTERN is an absolute path of literal segments and {name}
+ * segments: "/items" or "/items/{id}". A {name} segment matches one
+ * non-empty segment; evapi_request_param(req, "name") gives it decoded.
+ * An exact path wins over a pattern, and literal segments over {name}. */
+struct evapi_route {
+	unsigned methods;
+	const char *pattern;
+	evapi_handler_fn handler;
+	unsigned flags;
+};
+#define EVAPI_ROUTES_END                                                       \
+	{                                                                      \
+		0, NULL, NULL, 0                                               \
+	}
+
+/* ---- typed settings ----------------------------------------------------- */
+
+/* A setting is an environment variable the host reads, validates (with
+ * its own variables, before binding any port; a bad value exits 78 with
+ * one line) and lists in evapi --help. */
+enum evapi_setting_type {
+	EVAPI_SETTING_INT = 1,  /* whole number in [min, max] */
+	EVAPI_SETTING_DURATION, /* "250ms", "2s", "1m", "1h" or a number of
+				   ms; in [min, max] milliseconds */
+	EVAPI_SETTING_BOOL,     /* on/off, true/false, 1/0 */
+	EVAPI_SETTING_STRING,   /* printable text of min to max bytes */
+	EVAPI_SETTING_ENUM,     /* one of CHOICES, "a|b|c" */
+	EVAPI_SETTING_SECRET,   /* a secret (a URL with a password): never
+				   printed by the host; min to max bytes */
 };
 
-/* What the host offers a plugin. Passed to init; valid until fini returns. */
-struct evapi_api {
-	uint32_t size; /* sizeof(struct evapi_api) as the host built it */
-	uint16_t abi_major;
-	uint16_t abi_minor;
+/* Setting flags. */
+#define EVAPI_SETTING_REQUIRED 0x01u /* no default: unset is an error */
 
-	/* -- registration (init only) ------------------------------------ */
-
-	/* Route METHODS on the exact, undecoded PATH to FN. Fails (and the
-	 * host names both plugins) when another plugin owns the path. */
-	int (*route)(evapi_host *host, unsigned methods, const char *path,
-		     evapi_handler_fn fn, void *arg);
-	/* A constant body, copied and validated as JSON once; NULL on error.
-	 * Owned by the host. */
-	evapi_body *(*body_json)(evapi_host *host, const char *json);
-
-	/* -- configuration ----------------------------------------------- */
-
-	/* The environment variable NAME, or NULL when unset or empty. */
-	const char *(*env)(evapi_host *host, const char *name);
-	/* Parse NAME as a decimal integer in [min, max], DFLT when unset.
-	 * On a bad value, reports it (see config_error) and returns EVAPI_ERR. */
-	int (*env_uint)(evapi_host *host, const char *name, unsigned long dflt,
-			unsigned long min, unsigned long max,
-			unsigned long *out);
-	/* Report a configuration error the way the host does for its own
-	 * variables (one line naming the variable, the value and what is
-	 * allowed; evapi then exits 78). VALUE may be NULL (unset); pass it
-	 * through api->redact first if it may hold a secret. */
-	void (*config_error)(evapi_host *host, const char *name,
-			     const char *value, const char *allowed);
-
-	/* -- logging ----------------------------------------------------- */
-
-	/* One JSON log line: MSG, then NULL-terminated key/value string
-	 * pairs, e.g. log(h, EVAPI_LOG_WARN, "db down", "reason", r, NULL). */
-	void (*log)(evapi_host *host, int level, const char *msg, ...);
-	int (*log_enabled)(evapi_host *host, int level);
-
-	/* -- event loops ------------------------------------------------- */
-
-	struct event_base *(*main_base)(evapi_host *host);
-	struct event_base *(*request_base)(struct evhttp_request *req);
-
-	/* -- replies (any loop thread; exactly once per request) ------ */
-
-	void (*reply)(struct evhttp_request *req, int status,
-		      const evapi_body *body);
-	/* Serialises OBJ (borrowed, not freed). */
-	void (*reply_json)(struct evhttp_request *req, int status,
-			   struct json_object *obj);
-	/* {"error":MESSAGE,"status":STATUS} */
-	void (*reply_error)(struct evhttp_request *req, int status,
-			    const char *message);
-
-	/* -- lifecycle --------------------------------------------------- */
-
-	/* Non-zero once SIGTERM/SIGINT has started the drain. */
-	int (*draining)(evapi_host *host);
-
-	/* -- facts and helpers ------------------------------------------- */
-
-	/* Build and run facts: "version", "commit", "build_date",
-	 * "environment", "plugins" (comma-separated active plugins),
-	 * "libevent", "json-c". NULL for an unknown key. */
-	const char *(*fact)(evapi_host *host, const char *key);
-	/* Copy a connection string (URI or key=value) to OUT with any
-	 * password replaced by "***". Always NUL-terminates. */
-	void (*redact)(const char *conninfo, char *out, size_t outlen);
-
-	/* -- ABI 1.1 ------------------------------------------------------- */
-
-	/* Give PATH, a route this plugin registered, a request-free answer
-	 * (init only). While FN returns a body, GET and HEAD on PATH are
-	 * answered with it without building an evhttp request (the fast
-	 * path: see evapi(8)); when it returns NULL, the handler runs. Both
-	 * paths send the same bytes. Use it for answers that are constant
-	 * or read from a cache. */
-	int (*route_answer)(evapi_host *host, const char *path,
-			    evapi_answer_fn fn, void *arg);
+struct evapi_setting {
+	const char *name;          /* "HELLO_MAX_SLEEP_MS" */
+	enum evapi_setting_type type;
+	const char *default_value; /* as written in the environment; NULL:
+				      none (REQUIRED, or unset allowed) */
+	long long min, max;        /* see the types */
+	const char *choices;       /* EVAPI_SETTING_ENUM */
+	const char *help;          /* one line, for --help */
+	unsigned flags;
 };
+#define EVAPI_SETTINGS_END                                                     \
+	{                                                                      \
+		NULL, (enum evapi_setting_type)0, NULL, 0, 0, NULL, NULL, 0    \
+	}
 
-/* Does the host's api table have MEMBER? (for members added in a minor) */
-#define EVAPI_API_HAS(api, member)                                             \
-	((api)->size >= offsetof(struct evapi_api, member) +                   \
-				sizeof((api)->member) &&                       \
-	 (api)->member != NULL)
+/* ---- database migrations (run by evapi --migrate) ----------------------- */
 
-/* The descriptor. Start every descriptor with EVAPI_PLUGIN_HEADER. */
+/* A numbered SQL migration a plugin carries. evapi --migrate applies the
+ * ones not yet applied, in VERSION order, each in its own transaction. */
+struct evapi_migration {
+	unsigned version; /* 1, 2, ...: never renumber an applied one */
+	const char *name; /* "create items" */
+	const char *sql;
+};
+#define EVAPI_MIGRATIONS_END                                                   \
+	{                                                                      \
+		0, NULL, NULL                                                  \
+	}
+
+/* ---- the descriptor ------------------------------------------------------ */
+
 struct evapi_plugin {
 	uint32_t magic;     /* EVAPI_PLUGIN_MAGIC */
 	uint16_t abi_major; /* EVAPI_ABI_MAJOR the plugin was built with */
@@ -216,19 +190,26 @@ struct evapi_plugin {
 	uint8_t int_size;
 	uint8_t big_endian;
 
-	const char *name;        /* must equal the file/symbol name */
+	const char *name;        /* equals the file and symbol name */
 	const char *version;     /* the plugin's own version */
 	const char *description; /* one line, for --help and logs */
-	const struct evapi_var *vars; /* ended by {NULL}; may be NULL */
 
-	/* Register routes, read configuration, start background work.
-	 * *STATE is handed back to fini. EVAPI_OK, or EVAPI_ERR after logging
-	 * or reporting why (evapi then exits 78). */
-	int (*init)(const struct evapi_api *api, evapi_host *host,
-		    void **state);
-	/* Release everything init made; answer requests still waiting. */
+	const struct evapi_route *routes;         /* ended by EVAPI_ROUTES_END */
+	const struct evapi_setting *settings;     /* ended by EVAPI_SETTINGS_END */
+	const char *const *needs;                 /* plugins started before this
+						     one (loaded with it); NULL-ended */
+	const struct evapi_migration *migrations; /* ended by
+						     EVAPI_MIGRATIONS_END */
+
+	/* Optional. Make what the handlers need; *STATE is passed to every
+	 * handler of ROUTES and to fini. Return EVAPI_ERR after reporting
+	 * why (evapi_config_error or evapi_log): evapi then exits 78. */
+	int (*init)(evapi_ctx *ctx, void **state);
+	/* Optional. Release what init made. Every loop has stopped: requests
+	 * a plugin still holds are answered here (or by the host after). */
 	void (*fini)(void *state);
-	/* ABI 1.0 ends here. Later minors append members. */
+
+	void *reserved[8]; /* zero; for members of later minors */
 };
 
 #define EVAPI_PLUGIN_HEADER                                                    \
@@ -238,16 +219,205 @@ struct evapi_plugin {
 	.int_size = sizeof(int),                                               \
 	.big_endian = (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
 
-#if defined(__GNUC__)
-#define EVAPI_EXPORT __attribute__((visibility("default")))
-#else
-#define EVAPI_EXPORT
-#endif
-
-/* Defines the descriptor symbol evapi_plugin_NAME the loader looks for. */
+/* Defines the descriptor symbol evapi_plugin_NAME the loader looks for
+ * (a '-' in a plugin's name is '_' in the symbol). */
 #define EVAPI_PLUGIN(name)                                                     \
 	extern EVAPI_EXPORT const struct evapi_plugin evapi_plugin_##name;    \
 	EVAPI_EXPORT const struct evapi_plugin evapi_plugin_##name
+
+/* ---- during init ------------------------------------------------------------ */
+
+/* Another route, as in the descriptor's table (HANDLER gets ARG). Fails,
+ * and the host names both plugins, when the method and path are taken. */
+EVAPI_EXPORT int evapi_route_add(evapi_ctx *ctx, unsigned methods,
+				 const char *pattern, evapi_handler_fn handler,
+				 void *arg, unsigned flags);
+/* A constant JSON body, validated once; NULL (logged) when JSON is not
+ * valid JSON. Owned by the host; sent without copying. */
+EVAPI_EXPORT const evapi_body *evapi_body_json(evapi_ctx *ctx,
+					       const char *json);
+/* Offer API (any structure, usually of function pointers) to the plugins
+ * that list this one in .needs, under NAME; they get it with
+ * evapi_import. The memory stays the exporter's. */
+EVAPI_EXPORT int evapi_export(evapi_ctx *ctx, const char *name,
+			      const void *api);
+EVAPI_EXPORT const void *evapi_import(evapi_ctx *ctx, const char *name);
+
+/* ---- settings and facts (any time) ------------------------------------ */
+
+/* The parsed value of one of this plugin's settings: INT and DURATION (in
+ * ms) as a number, BOOL as 0/1, the others as text (NULL when unset). */
+EVAPI_EXPORT long long evapi_setting_int(evapi_ctx *ctx, const char *name);
+EVAPI_EXPORT int evapi_setting_bool(evapi_ctx *ctx, const char *name);
+EVAPI_EXPORT const char *evapi_setting_str(evapi_ctx *ctx, const char *name);
+/* Report a bad value found in init the way the host reports its own (one
+ * line naming the variable and what is allowed; evapi exits 78). SHOWN
+ * is the value as it may be printed (redact secrets first), or NULL. */
+EVAPI_EXPORT void evapi_config_error(evapi_ctx *ctx, const char *name,
+				     const char *shown, const char *expected);
+/* Build and run facts: "version", "commit", "build_date", "build",
+ * "environment", "plugins" (comma-separated), "libevent", "json-c". */
+EVAPI_EXPORT const char *evapi_fact(evapi_ctx *ctx, const char *key);
+/* Non-zero once SIGTERM/SIGINT started the drain. */
+EVAPI_EXPORT int evapi_draining(void);
+
+/* ---- logging ------------------------------------------------------------------ */
+
+enum evapi_log_level {
+	EVAPI_LOG_DEBUG = 0,
+	EVAPI_LOG_INFO = 1,
+	EVAPI_LOG_WARN = 2,
+	EVAPI_LOG_ERROR = 3
+};
+/* One JSON log line: MSG, then key and value strings, ended by NULL:
+ * evapi_log(ctx, EVAPI_LOG_WARN, "db down", "reason", why, NULL). */
+EVAPI_EXPORT void evapi_log(evapi_ctx *ctx, int level, const char *msg, ...)
+	EVAPI_SENTINEL;
+EVAPI_EXPORT int evapi_log_enabled(evapi_ctx *ctx, int level);
+
+/* ---- requests (on the request's loop) -------------------------------------- */
+
+/* "GET", "HEAD", "POST", ...; and the same as an EVAPI_* bit. */
+EVAPI_EXPORT const char *evapi_request_method(const evapi_request *req);
+EVAPI_EXPORT unsigned evapi_request_method_id(const evapi_request *req);
+/* The request target as the client sent it ("/a%20b?x=1"), the path
+ * without query (still encoded; for an absolute-form target, without
+ * scheme and authority), and the path percent-decoded (NULL when it holds
+ * %00 or a bad escape). */
+EVAPI_EXPORT const char *evapi_request_target(const evapi_request *req);
+EVAPI_EXPORT const char *evapi_request_path(const evapi_request *req);
+EVAPI_EXPORT const char *evapi_request_decoded_path(evapi_request *req);
+/* The {NAME} segment of the route's pattern, percent-decoded UTF-8 (the
+ * host answers 400 before the handler runs when it is not). */
+EVAPI_EXPORT const char *evapi_request_param(const evapi_request *req,
+					     const char *name);
+/* Query parameters, decoded ('+' is a space), in the order sent: the
+ * first value of NAME, how many NAME has, and the I-th (from 0). NULL
+ * when absent; "" for "?name" and "?name=". */
+EVAPI_EXPORT const char *evapi_request_query(const evapi_request *req,
+					     const char *name);
+EVAPI_EXPORT size_t evapi_request_query_count(const evapi_request *req,
+					      const char *name);
+EVAPI_EXPORT const char *evapi_request_query_at(const evapi_request *req,
+						const char *name, size_t i);
+/* Request headers, by name in any case: the first value, or the I-th of
+ * a repeated header (from 0); NULL when absent. And all of them, in
+ * order: NAME and VALUE of the I-th, EVAPI_ERR past the end. */
+EVAPI_EXPORT const char *evapi_request_header(const evapi_request *req,
+					      const char *name);
+EVAPI_EXPORT const char *evapi_request_header_at(const evapi_request *req,
+						 const char *name, size_t i);
+EVAPI_EXPORT int evapi_request_header_entry(const evapi_request *req,
+					    size_t i, const char **name,
+					    const char **value);
+/* The client's address ("192.0.2.1", "2001:db8::1") and port. */
+EVAPI_EXPORT const char *evapi_request_client(const evapi_request *req);
+EVAPI_EXPORT unsigned evapi_request_client_port(const evapi_request *req);
+/* The body (Content-Length or chunked; at most MAX_BODY_SIZE bytes): its
+ * bytes (NUL-terminated for convenience) and length. */
+EVAPI_EXPORT const void *evapi_request_body(const evapi_request *req,
+					    size_t *len);
+/* The body parsed as JSON, owned by the request. EVAPI_ERR when the host
+ * has answered instead: 415 when Content-Type is not application/json
+ * (or +json), 400 naming where the JSON is wrong. Then just return. */
+EVAPI_EXPORT int evapi_request_json(evapi_request *req,
+				    struct json_object **out);
+/* The loop the request runs on (for timers and io until it is answered). */
+EVAPI_EXPORT evapi_loop *evapi_request_loop(const evapi_request *req);
+
+/* ---- answering ---------------------------------------------------------------- */
+
+/* A header for the response. EVAPI_ERR (and nothing added) when NAME is
+ * not a token, VALUE holds a control character, or the host writes that
+ * header itself (Content-Length, Transfer-Encoding, Connection, Date). */
+EVAPI_EXPORT int evapi_response_header(evapi_request *req, const char *name,
+				       const char *value);
+/* Answer. Each call ends the request: do not touch REQ after it. The host
+ * applies HTTP's rules: no body for HEAD (the length is still sent), 204
+ * and 304; 1xx statuses are refused (500). */
+EVAPI_EXPORT void evapi_respond(evapi_request *req, int status,
+				const char *content_type, const void *body,
+				size_t len);
+/* OBJ serialised as compact JSON (OBJ is borrowed, not freed). */
+EVAPI_EXPORT void evapi_respond_json(evapi_request *req, int status,
+				     struct json_object *obj);
+/* Ready-made JSON text, sent as application/json. */
+EVAPI_EXPORT void evapi_respond_json_text(evapi_request *req, int status,
+					  const char *json, size_t len);
+/* A body made by evapi_body_json, sent without copying. */
+EVAPI_EXPORT void evapi_respond_body(evapi_request *req, int status,
+				     const evapi_body *body);
+/* {"error":MESSAGE,"status":STATUS} */
+EVAPI_EXPORT void evapi_respond_error(evapi_request *req, int status,
+				      const char *message);
+/* No body (204, 304, or a 201/202 without one). */
+EVAPI_EXPORT void evapi_respond_empty(evapi_request *req, int status);
+
+/* The handler answers later: it keeps REQ and answers from a callback on
+ * the request's loop. When the client goes away first, ON_GONE (if not
+ * NULL) runs once on that loop, so the plugin can cancel its work; REQ
+ * must still be answered (the host drops that answer). */
+EVAPI_EXPORT void evapi_defer(evapi_request *req,
+			      void (*on_gone)(evapi_request *req, void *arg),
+			      void *arg);
+/* Non-zero when the client has gone away. */
+EVAPI_EXPORT int evapi_request_gone(const evapi_request *req);
+
+/* ---- loops, timers and io ------------------------------------------------------- */
+
+/* Loop 0 (the main thread's) and the loop of the calling thread (NULL on
+ * a thread that runs none). */
+EVAPI_EXPORT evapi_loop *evapi_main_loop(evapi_ctx *ctx);
+EVAPI_EXPORT evapi_loop *evapi_current_loop(void);
+/* How many loops run, and each one (0 .. count - 1), for per-loop state. */
+EVAPI_EXPORT unsigned evapi_loop_count(void);
+EVAPI_EXPORT evapi_loop *evapi_loop_at(unsigned index);
+EVAPI_EXPORT unsigned evapi_loop_index(const evapi_loop *loop);
+/* Run FN(ARG) on LOOP soon; any thread. EVAPI_ERR when LOOP has stopped
+ * or memory ran out (FN then never runs). */
+EVAPI_EXPORT int evapi_loop_call(evapi_loop *loop, void (*fn)(void *arg),
+				 void *arg);
+
+/* A timer on LOOP; created, started, stopped and freed on LOOP's thread
+ * (or in init/fini). FN runs after MS milliseconds, then every MS
+ * milliseconds when REPEAT is set, until stopped. */
+EVAPI_EXPORT evapi_timer *evapi_timer_new(evapi_loop *loop,
+					  void (*fn)(evapi_timer *t, void *arg),
+					  void *arg);
+EVAPI_EXPORT int evapi_timer_start(evapi_timer *t, unsigned long ms,
+				   int repeat);
+EVAPI_EXPORT void evapi_timer_stop(evapi_timer *t);
+EVAPI_EXPORT void evapi_timer_free(evapi_timer *t);
+
+/* Watch a descriptor (a database socket, say) on LOOP. FN gets the
+ * EVAPI_IO_* events that happened. evapi_io_want sets what to wait for
+ * (0: nothing); TIMEOUT_MS > 0 reports EVAPI_IO_TIMEOUT after that long
+ * without the events. The descriptor stays the plugin's. */
+#define EVAPI_IO_READ 0x01
+#define EVAPI_IO_WRITE 0x02
+#define EVAPI_IO_TIMEOUT 0x04
+EVAPI_EXPORT evapi_io *evapi_io_new(evapi_loop *loop, int fd,
+				    void (*fn)(evapi_io *io, int events,
+					       void *arg),
+				    void *arg);
+EVAPI_EXPORT int evapi_io_want(evapi_io *io, int events,
+			       unsigned long timeout_ms);
+EVAPI_EXPORT void evapi_io_free(evapi_io *io);
+
+/* Resolve a host name without blocking the loop (/etc/hosts, then the
+ * resolvers of /etc/resolv.conf). CB runs on LOOP with 0 and up to 8
+ * numeric addresses, or an error code and evapi_lookup_error()'s text.
+ * evapi_lookup_cancel: CB never runs. */
+EVAPI_EXPORT evapi_lookup *evapi_resolve(evapi_loop *loop, const char *host,
+					 void (*cb)(int err,
+						    const char *const *addrs,
+						    int naddrs, void *arg),
+					 void *arg);
+EVAPI_EXPORT void evapi_lookup_cancel(evapi_lookup *lookup);
+EVAPI_EXPORT const char *evapi_lookup_error(int err);
+/* evapi_lookup errors worth telling apart (others are "failed"). */
+#define EVAPI_LOOKUP_NOT_FOUND 1
+#define EVAPI_LOOKUP_FAILED 2
 
 #ifdef __cplusplus
 }

@@ -7,53 +7,33 @@
  */
 #include <evapi/plugin.h>
 
-struct health {
-	const struct evapi_api *api;
-	const evapi_body *ok;
-};
-
-static struct health health;
+static const evapi_body *ok_body;
 
 static void
-health_get(struct evhttp_request *req, void *arg)
+health_get(evapi_request *req, void *state)
 {
-	struct health *h = arg;
-
-	h->api->reply(req, 200, h->ok);
-}
-
-/* The same answer without a request: the host's fast path sends it. */
-static const evapi_body *
-health_answer(void *arg, int *status)
-{
-	struct health *h = arg;
-
-	*status = 200;
-	return h->ok;
+	(void)state;
+	evapi_respond_body(req, 200, ok_body);
 }
 
 static int
-health_init(const struct evapi_api *api, evapi_host *host, void **state)
+health_init(evapi_ctx *ctx, void **state)
 {
-	health.api = api;
-	health.ok = api->body_json(host, "{\"status\":\"ok\"}");
-	if (health.ok == NULL)
-		return EVAPI_ERR;
-	*state = &health;
-	if (api->route(host, EVAPI_METHOD_GET, "/health", health_get,
-		       &health) != EVAPI_OK)
-		return EVAPI_ERR;
-	/* A host older than ABI 1.1 runs the handler for every request. */
-	if (EVAPI_API_HAS(api, route_answer))
-		return api->route_answer(host, "/health", health_answer,
-					 &health);
-	return EVAPI_OK;
+	(void)state;
+	ok_body = evapi_body_json(ctx, "{\"status\":\"ok\"}");
+	return ok_body != NULL ? EVAPI_OK : EVAPI_ERR;
 }
+
+static const struct evapi_route health_routes[] = {
+	{EVAPI_GET, "/health", health_get, EVAPI_ROUTE_PROBE},
+	EVAPI_ROUTES_END,
+};
 
 EVAPI_PLUGIN(health) = {
 	EVAPI_PLUGIN_HEADER,
 	.name = "health",
-	.version = "1.0.0",
+	.version = "2.0.0",
 	.description = "liveness: GET /health, never touches a dependency",
+	.routes = health_routes,
 	.init = health_init,
 };

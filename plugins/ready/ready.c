@@ -3,17 +3,16 @@
  * "SELECT 1", 503 when it does not, and 503 {"status":"draining"} once the
  * server drains, so a load balancer stops sending traffic before exit.
  *
- * The check never blocks a loop (pgcheck.c: libpq's asynchronous API and
- * evdns on the main loop, under READY_TIMEOUT_MS). Requests from every loop
- * coalesce onto the one check in flight, and its result is reused for
- * READY_CACHE_MS, so a burst of probes costs the database at most one
- * query per cache period.
+ * The check never blocks a loop (pgcheck.c, on the main loop, under
+ * READY_TIMEOUT_MS). Requests from every loop coalesce onto the one check
+ * in flight, and its result answers for READY_CACHE_MS, so a burst of
+ * probes costs the database at most one query per cache period.
  *
- * Threads: the handler runs on the loop that accepted the connection. A
- * request that needs a fresh check is queued (under the mutex) and the
- * check is started on the main loop with event_active; when it ends, each
- * queued request is handed back to its own loop with event_base_once and
- * answered there. Every response body is built once at init.
+ * Threads: a handler runs on the loop that accepted its connection. A
+ * request that needs a fresh check waits (evapi_defer) in a list under the
+ * mutex, and the check is started on the main loop (evapi_loop_call); when
+ * it ends, each waiting request is handed back to its own loop and
+ * answered there. Every response body is built once, at init.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -22,37 +21,31 @@
 #include <string.h>
 #include <time.h>
 
-#include <event2/event.h>
-
 #include <evapi/plugin.h>
 
 #include "pgcheck.h"
-
-#define READY_TIMEOUT_DEFAULT 500
-#define READY_CACHE_DEFAULT 1000
+#include "redact.h"
 
 /* The first check runs this long after start (see ready_init). */
-static const struct timeval first_check_delay = {0, 50 * 1000};
+#define FIRST_CHECK_MS 50
 
 /* One request waiting for the check in flight. */
 struct waiter {
-	struct ready *r;		/* NULL once orphaned by fini */
-	const struct evapi_api *api;
-	struct evhttp_request *req;
-	struct event_base *base; /* the request's own loop */
-	int handed;		 /* scheduled on BASE with its answer */
+	struct ready *r;
+	evapi_request *req;
+	evapi_loop *loop;  /* the request's own loop */
+	int handed;        /* scheduled on LOOP with its answer */
+	int gone;          /* its client left: the answer is dropped */
 	int status;
 	const evapi_body *body;
 	struct waiter *prev, *next;
 };
 
 struct ready {
-	const struct evapi_api *api;
-	evapi_host *host;
-	struct event_base *main_base;
+	evapi_ctx *ctx;
+	evapi_loop *main_loop;
 	struct pgcheck *pc;
-	struct event *start_ev; /* runs a check on the main loop */
-	struct event *first_ev; /* the first check, unless a probe came first */
+	evapi_timer *first; /* the first check, unless a probe came first */
 	unsigned cache_ms;
 
 	const evapi_body *body_ok;
@@ -60,7 +53,7 @@ struct ready {
 	const evapi_body *body_fail[PGCHECK_NREASONS];
 
 	/* Main loop only. */
-	int have_state;		   /* a check has finished before */
+	int have_state;            /* a check has finished before */
 	enum pgcheck_reason state; /* its result, for change logs */
 
 	/* Shared by every loop; guarded by MU. */
@@ -70,20 +63,22 @@ struct ready {
 	uint64_t valid_until; /* monotonic ms */
 	int status;
 	const evapi_body *body;
-	struct waiter *waiters; /* doubly linked, both pending and handed */
+	struct waiter *waiters; /* pending and handed */
 };
 
-static const struct evapi_var ready_vars[] = {
-	{"DATABASE_URL", NULL,
-	 "PostgreSQL connection string checked by /ready (required): "
+static const struct evapi_setting ready_settings[] = {
+	{"DATABASE_URL", EVAPI_SETTING_SECRET, NULL, 1, 4096, NULL,
+	 "PostgreSQL connection string checked by /ready: "
 	 "postgresql://user:password@host:port/db?sslmode=... or key=value "
-	 "pairs"},
-	{"READY_TIMEOUT_MS", "500",
-	 "deadline of one database check, connection included (10-60000)"},
-	{"READY_CACHE_MS", "1000",
-	 "how long a check result answers /ready before the next check "
-	 "(0-3600000)"},
-	{NULL, NULL, NULL},
+	 "pairs; libpq's PG* variables fill in what it leaves out",
+	 EVAPI_SETTING_REQUIRED},
+	{"READY_TIMEOUT_MS", EVAPI_SETTING_INT, "500", 10, 60000, NULL,
+	 "deadline of one database check, connection included, in "
+	 "milliseconds", 0},
+	{"READY_CACHE_MS", EVAPI_SETTING_INT, "1000", 0, 3600000, NULL,
+	 "how long a check's result answers /ready before the next check, in "
+	 "milliseconds", 0},
+	EVAPI_SETTINGS_END,
 };
 
 static uint64_t
@@ -109,13 +104,11 @@ waiter_unlink(struct ready *r, struct waiter *w)
 
 /* On the request's own loop: answer it. */
 static void
-waiter_deliver(evutil_socket_t fd, short what, void *arg)
+waiter_deliver(void *arg)
 {
 	struct waiter *w = arg;
 	struct ready *r = w->r;
 
-	(void)fd;
-	(void)what;
 	/* An orphan was handed over before fini freed the plugin state; it
 	 * carries all it needs (the bodies belong to the host). */
 	if (r != NULL) {
@@ -123,20 +116,39 @@ waiter_deliver(evutil_socket_t fd, short what, void *arg)
 		waiter_unlink(r, w);
 		pthread_mutex_unlock(&r->mu);
 	}
-	w->api->reply(w->req, w->status, w->body);
+	evapi_respond_body(w->req, w->status, w->body);
 	free(w);
 }
 
-/* The draining or cached answer, without a request (the host's fast path
- * and ready_get both use it); NULL when a database check is due. */
-static const evapi_body *
-ready_answer(void *arg, int *status)
+/* The client left before the answer (on the request's loop). */
+static void
+waiter_gone(evapi_request *req, void *arg)
 {
-	struct ready *r = arg;
+	struct waiter *w = arg;
+	struct ready *r = w->r;
+
+	(void)req;
+	pthread_mutex_lock(&r->mu);
+	if (w->handed) {
+		/* Its answer is on the way: waiter_deliver drops it. */
+		w->gone = 1;
+		pthread_mutex_unlock(&r->mu);
+		return;
+	}
+	waiter_unlink(r, w);
+	pthread_mutex_unlock(&r->mu);
+	evapi_respond_body(w->req, 503, r->body_draining);
+	free(w);
+}
+
+/* The draining or cached answer; NULL when a database check is due. */
+static const evapi_body *
+ready_answer(struct ready *r, int *status)
+{
 	const evapi_body *body = NULL;
 
 	/* Draining wins over any database state: stop the traffic first. */
-	if (r->api->draining(r->host)) {
+	if (evapi_draining()) {
 		*status = 503;
 		return r->body_draining;
 	}
@@ -149,9 +161,11 @@ ready_answer(void *arg, int *status)
 	return body;
 }
 
+static void ready_start(void *arg);
+
 /* Start a check unless one runs, adding W to the requests waiting for it
- * in the same step; any thread. W NULL is the start-up check: skipped when
- * a probe already brought a result. */
+ * in the same step; any thread. W NULL is the start-up check: skipped
+ * when a probe already brought a result. */
 static void
 start_check(struct ready *r, struct waiter *w)
 {
@@ -168,81 +182,73 @@ start_check(struct ready *r, struct waiter *w)
 	if (start)
 		r->in_flight = 1;
 	pthread_mutex_unlock(&r->mu);
-	/* Thread-safe: wakes the main loop if it sleeps. */
-	if (start)
-		event_active(r->start_ev, EV_TIMEOUT, 1);
+	if (start && evapi_loop_call(r->main_loop, ready_start, r) != EVAPI_OK) {
+		pthread_mutex_lock(&r->mu);
+		r->in_flight = 0;
+		pthread_mutex_unlock(&r->mu);
+	}
 }
 
 static void
-ready_get(struct evhttp_request *req, void *arg)
+ready_get(evapi_request *req, void *state)
 {
-	struct ready *r = arg;
+	struct ready *r = state;
 	const evapi_body *body;
-	struct event_base *base;
 	struct waiter *w;
 	int status;
 
 	body = ready_answer(r, &status);
 	if (body != NULL) {
-		r->api->reply(req, status, body);
+		evapi_respond_body(req, status, body);
 		return;
 	}
-
-	/* Read the loop now: the request may lose its connection later. */
-	base = r->api->request_base(req);
 	w = calloc(1, sizeof(*w));
-	if (w == NULL || base == NULL) {
-		free(w);
-		r->api->reply(req, 503, r->body_fail[PGCHECK_INTERNAL]);
+	if (w == NULL) {
+		evapi_respond_body(req, 503, r->body_fail[PGCHECK_INTERNAL]);
 		return;
 	}
 	w->r = r;
-	w->api = r->api;
 	w->req = req;
-	w->base = base;
+	w->loop = evapi_request_loop(req);
+	evapi_defer(req, waiter_gone, w);
 	start_check(r, w);
 }
 
-/* --- the main loop's side ------------------------------------------------- */
+/* ---- the main loop's side ------------------------------------------------------ */
 
 static void
-ready_start(evutil_socket_t fd, short what, void *arg)
+ready_start(void *arg)
 {
 	struct ready *r = arg;
 
-	(void)fd;
-	(void)what;
 	evapi_pgcheck_run(r->pc);
 }
 
 static void
-first_check(evutil_socket_t fd, short what, void *arg)
+first_check(evapi_timer *t, void *arg)
 {
-	(void)fd;
-	(void)what;
+	(void)t;
 	start_check(arg, NULL);
 }
 
 static void
 log_transition(struct ready *r, enum pgcheck_reason reason, const char *detail)
 {
-	const char *why = evapi_pgcheck_reason_str(reason);
+	const char *why = evapi_pgerr_reason_str(reason);
 
 	if (reason == PGCHECK_OK) {
 		if (!r->have_state)
-			r->api->log(r->host, EVAPI_LOG_INFO, "database ready",
-				    NULL);
+			evapi_log(r->ctx, EVAPI_LOG_INFO, "database ready", NULL);
 		else if (r->state != PGCHECK_OK)
-			r->api->log(r->host, EVAPI_LOG_INFO,
-				    "database ready again", NULL);
+			evapi_log(r->ctx, EVAPI_LOG_INFO, "database ready again",
+				  NULL);
 		return;
 	}
-	if (!r->have_state || r->state != reason)
-		r->api->log(r->host, EVAPI_LOG_WARN, "database unavailable",
-			    "reason", why, "detail", detail, NULL);
-	else
-		r->api->log(r->host, EVAPI_LOG_DEBUG, "database unavailable",
-			    "reason", why, "detail", detail, NULL);
+	evapi_log(r->ctx,
+		  !r->have_state || r->state != reason ? EVAPI_LOG_WARN
+						       : EVAPI_LOG_DEBUG,
+		  "database unavailable", "reason", why, "detail", detail,
+		  NULL);
 }
 
 static void
@@ -264,22 +270,19 @@ ready_done(void *arg, enum pgcheck_reason reason, const char *detail)
 	r->status = status;
 	r->body = body;
 	r->in_flight = 0;
-	/* Hand every waiting request to its own loop. Holding the mutex is
-	 * fine: waiter_deliver takes it only once we let go, and no loop
-	 * takes the mutex while holding a base lock. */
+	/* Hand every waiting request to its own loop. */
 	for (w = r->waiters; w != NULL; w = w->next) {
 		if (w->handed)
 			continue;
 		w->status = status;
 		w->body = body;
-		if (event_base_once(w->base, -1, EV_TIMEOUT, waiter_deliver, w,
-				    NULL) == 0)
+		if (evapi_loop_call(w->loop, waiter_deliver, w) == EVAPI_OK)
 			w->handed = 1;
 		else
-			r->api->log(r->host, EVAPI_LOG_ERROR,
-				    "cannot hand a /ready answer to its loop; "
-				    "it is answered at shutdown",
-				    NULL);
+			evapi_log(r->ctx, EVAPI_LOG_ERROR,
+				  "cannot hand a /ready answer to its loop; it "
+				  "is answered at shutdown",
+				  NULL);
 	}
 	pthread_mutex_unlock(&r->mu);
 }
@@ -291,8 +294,8 @@ ready_lost(void *arg, const char *detail)
 
 	/* The idle connection broke: the cached "ok" is stale; the next
 	 * /ready checks (and reconnects) at once. */
-	r->api->log(r->host, EVAPI_LOG_WARN, "database connection lost",
-		    "detail", detail, NULL);
+	evapi_log(r->ctx, EVAPI_LOG_WARN, "database connection lost", "detail",
+		  detail, NULL);
 	pthread_mutex_lock(&r->mu);
 	r->valid_until = 0;
 	pthread_mutex_unlock(&r->mu);
@@ -304,10 +307,10 @@ ready_log(void *arg, int level, const char *msg, const char *key,
 {
 	struct ready *r = arg;
 
-	r->api->log(r->host, level, msg, key, value, NULL);
+	evapi_log(r->ctx, level, msg, key, value, NULL);
 }
 
-/* --- init and fini -------------------------------------------------------- */
+/* ---- init and fini -------------------------------------------------------------- */
 
 static int
 build_bodies(struct ready *r)
@@ -315,11 +318,9 @@ build_bodies(struct ready *r)
 	char json[160];
 	int i;
 
-	r->body_ok = r->api->body_json(
-		r->host,
-		"{\"status\":\"ok\",\"checks\":{\"database\":\"ok\"}}");
-	r->body_draining =
-		r->api->body_json(r->host, "{\"status\":\"draining\"}");
+	r->body_ok = evapi_body_json(
+		r->ctx, "{\"status\":\"ok\",\"checks\":{\"database\":\"ok\"}}");
+	r->body_draining = evapi_body_json(r->ctx, "{\"status\":\"draining\"}");
 	if (!r->body_ok || !r->body_draining)
 		return EVAPI_ERR;
 	for (i = 1; i < PGCHECK_NREASONS; i++) {
@@ -327,8 +328,8 @@ build_bodies(struct ready *r)
 		snprintf(json, sizeof(json),
 			 "{\"status\":\"unavailable\",\"checks\":"
 			 "{\"database\":\"%s\"}}",
-			 evapi_pgcheck_reason_str((enum pgcheck_reason)i));
-		r->body_fail[i] = r->api->body_json(r->host, json);
+			 evapi_pgerr_reason_str((enum pgcheck_reason)i));
+		r->body_fail[i] = evapi_body_json(r->ctx, json);
 		if (!r->body_fail[i])
 			return EVAPI_ERR;
 	}
@@ -347,78 +348,62 @@ blank(const char *s)
 static void ready_fini(void *state);
 
 static int
-ready_init(const struct evapi_api *api, evapi_host *host, void **state)
+configure(struct ready *r, const char *url, unsigned long timeout_ms)
 {
 	static const struct pgcheck_hooks hooks = {
 		.done = ready_done, .lost = ready_lost, .log = ready_log};
-	unsigned long timeout_ms, cache_ms;
-	char err[160], redacted[512], allowed[256];
-	const char *url;
-	struct ready *r;
+	char err[200], redacted[512], expected[300], t[16], c[16];
 
-	url = api->env(host, "DATABASE_URL");
-	if (url == NULL || blank(url)) {
-		if (url)
-			api->redact(url, redacted, sizeof(redacted));
-		api->config_error(host, "DATABASE_URL", url ? redacted : NULL,
-				  "a PostgreSQL connection string, e.g. "
-				  "postgresql://user:password@host:5432/db "
-				  "(required by the ready plugin)");
+	if (blank(url)) {
+		evapi_pg_redact(url, redacted, sizeof(redacted));
+		evapi_config_error(r->ctx, "DATABASE_URL", redacted,
+				   "a PostgreSQL connection string, e.g. "
+				   "postgresql://user:password@host:5432/db");
 		return EVAPI_ERR;
 	}
-	if (api->env_uint(host, "READY_TIMEOUT_MS", READY_TIMEOUT_DEFAULT, 10,
-			  60000, &timeout_ms) != EVAPI_OK ||
-	    api->env_uint(host, "READY_CACHE_MS", READY_CACHE_DEFAULT, 0,
-			  3600000, &cache_ms) != EVAPI_OK)
+	r->pc = evapi_pgcheck_new(r->main_loop, url, (unsigned)timeout_ms,
+				  &hooks, r, err, sizeof(err));
+	if (r->pc == NULL) {
+		evapi_pg_redact(url, redacted, sizeof(redacted));
+		snprintf(expected, sizeof(expected),
+			 "a PostgreSQL connection string (%s)", err);
+		evapi_config_error(r->ctx, "DATABASE_URL", redacted, expected);
 		return EVAPI_ERR;
+	}
+	/* From the parsed fields, not the string: no redaction rule to get
+	 * wrong. */
+	evapi_pgcheck_target(r->pc, redacted, sizeof(redacted));
+	snprintf(t, sizeof(t), "%lu", timeout_ms);
+	snprintf(c, sizeof(c), "%u", r->cache_ms);
+	evapi_log(r->ctx, EVAPI_LOG_INFO, "database check configured",
+		  "database", redacted, "timeout_ms", t, "cache_ms", c, NULL);
+	return EVAPI_OK;
+}
 
-	r = calloc(1, sizeof(*r));
+static int
+ready_init(evapi_ctx *ctx, void **state)
+{
+	struct ready *r = calloc(1, sizeof(*r));
+
 	if (r == NULL)
 		return EVAPI_ERR;
 	pthread_mutex_init(&r->mu, NULL);
-	r->api = api;
-	r->host = host;
-	r->main_base = api->main_base(host);
-	r->cache_ms = (unsigned)cache_ms;
-	r->pc = evapi_pgcheck_new(r->main_base, url, (unsigned)timeout_ms,
-				  &hooks, r, err, sizeof(err));
-	if (r->pc == NULL) {
-		api->redact(url, redacted, sizeof(redacted));
-		snprintf(allowed, sizeof(allowed),
-			 "a PostgreSQL connection string (%s)", err);
-		api->config_error(host, "DATABASE_URL", redacted, allowed);
+	r->ctx = ctx;
+	r->main_loop = evapi_main_loop(ctx);
+	r->cache_ms = (unsigned)evapi_setting_int(ctx, "READY_CACHE_MS");
+	if (configure(r, evapi_setting_str(ctx, "DATABASE_URL"),
+		      (unsigned long)evapi_setting_int(ctx, "READY_TIMEOUT_MS")) !=
+		    EVAPI_OK ||
+	    build_bodies(r) != EVAPI_OK)
 		goto fail;
-	}
-	r->start_ev = event_new(r->main_base, -1, 0, ready_start, r);
-	if (r->start_ev == NULL || build_bodies(r) != EVAPI_OK)
-		goto fail;
-	if (api->route(host, EVAPI_METHOD_GET, "/ready", ready_get, r) !=
-	    EVAPI_OK)
-		goto fail;
-	if (EVAPI_API_HAS(api, route_answer) &&
-	    api->route_answer(host, "/ready", ready_answer, r) != EVAPI_OK)
-		goto fail;
-
-	{
-		char t[16], c[16];
-
-		/* From the parsed fields, not the string: no redaction rule
-		 * to get wrong. */
-		evapi_pgcheck_target(r->pc, redacted, sizeof(redacted));
-		snprintf(t, sizeof(t), "%lu", timeout_ms);
-		snprintf(c, sizeof(c), "%lu", cache_ms);
-		api->log(host, EVAPI_LOG_INFO, "database check configured",
-			 "database", redacted, "timeout_ms", t, "cache_ms", c,
-			 NULL);
-	}
 	/* A first check shortly after start: the state is logged at start
 	 * and the first probe is usually answered from the cache. Not at
 	 * once: the connection's handshake (SCRAM is a few ms of CPU on loop
 	 * 0) would delay the first answers the server gives. A /ready that
 	 * comes earlier starts the check itself. */
-	r->first_ev = evtimer_new(r->main_base, first_check, r);
-	if (r->first_ev == NULL ||
-	    evtimer_add(r->first_ev, &first_check_delay) != 0)
+	r->first = evapi_timer_new(r->main_loop, first_check, r);
+	if (r->first == NULL ||
+	    evapi_timer_start(r->first, FIRST_CHECK_MS, 0) != EVAPI_OK)
 		goto fail;
 	*state = r;
 	return EVAPI_OK;
@@ -435,10 +420,7 @@ ready_fini(void *state)
 
 	if (r == NULL)
 		return;
-	if (r->start_ev)
-		event_free(r->start_ev);
-	if (r->first_ev)
-		event_free(r->first_ev);
+	evapi_timer_free(r->first);
 	evapi_pgcheck_free(r->pc);
 	/* Every loop has stopped. A waiter already handed to its loop has
 	 * its answer queued there: it is orphaned (it no longer points at
@@ -451,7 +433,7 @@ ready_fini(void *state)
 			w->r = NULL;
 			continue;
 		}
-		r->api->reply(w->req, 503, r->body_draining);
+		evapi_respond_body(w->req, 503, r->body_draining);
 		free(w);
 	}
 	pthread_mutex_unlock(&r->mu);
@@ -459,13 +441,19 @@ ready_fini(void *state)
 	free(r);
 }
 
+static const struct evapi_route ready_routes[] = {
+	{EVAPI_GET, "/ready", ready_get, EVAPI_ROUTE_PROBE},
+	EVAPI_ROUTES_END,
+};
+
 EVAPI_PLUGIN(ready) = {
 	EVAPI_PLUGIN_HEADER,
 	.name = "ready",
-	.version = "1.0.0",
+	.version = "2.0.0",
 	.description = "readiness: GET /ready checks PostgreSQL without "
 		       "blocking; 503 while draining",
-	.vars = ready_vars,
+	.routes = ready_routes,
+	.settings = ready_settings,
 	.init = ready_init,
 	.fini = ready_fini,
 };

@@ -4,56 +4,37 @@
  * Everything it reports is fixed once the server has started, so the body
  * is built once, at init, and every request sends the same bytes.
  */
-#include <stdio.h>
-
 #include <json-c/json.h>
 
 #include <evapi/plugin.h>
 
-struct version {
-	const struct evapi_api *api;
-	const evapi_body *body;
-};
-
-static struct version version;
+static const evapi_body *version_body;
 
 static void
-version_get(struct evhttp_request *req, void *arg)
+version_get(evapi_request *req, void *state)
 {
-	struct version *v = arg;
-
-	v->api->reply(req, 200, v->body);
-}
-
-/* The same answer without a request: the host's fast path sends it. */
-static const evapi_body *
-version_answer(void *arg, int *status)
-{
-	struct version *v = arg;
-
-	*status = 200;
-	return v->body;
+	(void)state;
+	evapi_respond_body(req, 200, version_body);
 }
 
 static void
-add_fact(const struct evapi_api *api, evapi_host *host, json_object *o,
-	 const char *json_key, const char *fact)
+add_fact(evapi_ctx *ctx, json_object *o, const char *key, const char *fact)
 {
-	const char *val = api->fact(host, fact);
+	const char *val = evapi_fact(ctx, fact);
 
-	json_object_object_add(o, json_key,
-			       json_object_new_string(val ? val : ""));
+	json_object_object_add(o, key, json_object_new_string(val ? val : ""));
 }
 
+/* "a,b,c" as a JSON array. */
 static json_object *
-plugin_list(const struct evapi_api *api, evapi_host *host)
+plugin_list(evapi_ctx *ctx)
 {
-	const char *s = api->fact(host, "plugins");
+	const char *p = evapi_fact(ctx, "plugins");
 	json_object *a = json_object_new_array();
-	const char *p = s ? s : "";
 
-	while (*p != '\0') {
+	while (p != NULL && *p != '\0') {
 		const char *comma = p;
+
 		while (*comma != '\0' && *comma != ',')
 			comma++;
 		json_object_array_add(a, json_object_new_string_len(
@@ -64,46 +45,42 @@ plugin_list(const struct evapi_api *api, evapi_host *host)
 }
 
 static int
-version_init(const struct evapi_api *api, evapi_host *host, void **state)
+version_init(evapi_ctx *ctx, void **state)
 {
 	json_object *o = json_object_new_object(), *libs;
-	int rc = EVAPI_ERR;
 
+	(void)state;
 	if (o == NULL)
 		return EVAPI_ERR;
 	json_object_object_add(o, "name", json_object_new_string("evapi"));
-	add_fact(api, host, o, "version", "version");
-	add_fact(api, host, o, "commit", "commit");
-	add_fact(api, host, o, "build_date", "build_date");
-	add_fact(api, host, o, "build", "build");
-	add_fact(api, host, o, "environment", "environment");
-	json_object_object_add(o, "plugins", plugin_list(api, host));
+	add_fact(ctx, o, "version", "version");
+	add_fact(ctx, o, "commit", "commit");
+	add_fact(ctx, o, "build_date", "build_date");
+	add_fact(ctx, o, "build", "build");
+	add_fact(ctx, o, "environment", "environment");
+	json_object_object_add(o, "plugins", plugin_list(ctx));
 	libs = json_object_new_object();
-	add_fact(api, host, libs, "libevent", "libevent");
-	add_fact(api, host, libs, "json-c", "json-c");
+	add_fact(ctx, libs, "libevent", "libevent");
+	add_fact(ctx, libs, "json-c", "json-c");
 	json_object_object_add(o, "libraries", libs);
-
-	version.api = api;
-	version.body = api->body_json(
-		host, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-	if (version.body == NULL)
-		goto out;
-	*state = &version;
-	rc = api->route(host, EVAPI_METHOD_GET, "/version", version_get,
-			&version);
-	/* A host older than ABI 1.1 runs the handler for every request. */
-	if (rc == EVAPI_OK && EVAPI_API_HAS(api, route_answer))
-		rc = api->route_answer(host, "/version", version_answer,
-				       &version);
-out:
+	version_body = evapi_body_json(
+		ctx, json_object_to_json_string_ext(
+			     o, JSON_C_TO_STRING_PLAIN |
+					JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
-	return rc;
+	return version_body != NULL ? EVAPI_OK : EVAPI_ERR;
 }
+
+static const struct evapi_route version_routes[] = {
+	{EVAPI_GET, "/version", version_get, EVAPI_ROUTE_PROBE},
+	EVAPI_ROUTES_END,
+};
 
 EVAPI_PLUGIN(version) = {
 	EVAPI_PLUGIN_HEADER,
 	.name = "version",
-	.version = "1.0.0",
+	.version = "2.0.0",
 	.description = "build facts: GET /version",
+	.routes = version_routes,
 	.init = version_init,
 };

@@ -1,0 +1,136 @@
+/*
+ * help.c - evapi --help and --help-vars: every variable, from the tables
+ * the parser uses (config/vars.c, and each plugin's settings).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "plugin/host.h"
+
+static void
+print_var(const struct evapi_setting *s, const char *owner)
+{
+	char exp[256];
+
+	evapi_setting_expected(s, exp, sizeof(exp));
+	if (owner != NULL)
+		printf("  %-24s [%s] %s\n", s->name, owner, s->help);
+	else
+		printf("  %-24s %s\n", s->name, s->help);
+	printf("  %-24s %s (default: %s)\n", "", exp,
+	       s->default_value ? s->default_value
+	       : (s->flags & EVAPI_SETTING_REQUIRED) ? "none; required"
+						     : "unset");
+}
+
+/* Plugins named in API_PLUGINS and the ones they need, each once. */
+struct seen {
+	const char *names[EVAPI_MAX_PLUGINS * 2];
+	size_t n;
+};
+
+static void
+each_plugin(const char *name, const char *path, struct seen *seen,
+	    void (*fn)(const struct evapi_plugin *p))
+{
+	const struct evapi_plugin *p;
+	const char *const *need;
+	size_t i;
+
+	for (i = 0; i < seen->n; i++)
+		if (strcmp(seen->names[i], name) == 0)
+			return;
+	if (seen->n == sizeof(seen->names) / sizeof(seen->names[0]))
+		return;
+	seen->names[seen->n++] = name;
+	p = evapi_plugin_peek(name, path);
+	if (p == NULL)
+		return;
+	for (need = p->needs; need != NULL && *need != NULL; need++)
+		each_plugin(*need, path, seen, fn);
+	fn(p);
+}
+
+static void
+plugins(const struct evapi_config *cfg,
+	void (*fn)(const struct evapi_plugin *p))
+{
+	struct seen seen = {{0}, 0};
+	size_t i;
+
+	for (i = 0; i < cfg->nplugins; i++)
+		each_plugin(cfg->plugin_names[i], cfg->plugin_path, &seen, fn);
+}
+
+static void
+print_plugin(const struct evapi_plugin *p)
+{
+	const struct evapi_setting *s;
+
+	for (s = p->settings; s != NULL && s->name != NULL; s++)
+		print_var(s, p->name);
+}
+
+void
+evapi_help_print(const char *prog, const struct evapi_config *cfg)
+{
+	const struct evapi_setting *s;
+
+	printf("Usage: %s [OPTION]\n\n"
+	       "evapi is an HTTP API server whose handlers are plugins.\n"
+	       "It is configured by environment variables only.\n\n"
+	       "Options:\n"
+	       "  --help, -h          this text\n"
+	       "  --version, -V       version, commit and library versions\n"
+	       "  --check-config, -t  check the configuration and start the "
+	       "plugins,\n"
+	       "                      then exit 0 (valid) or 78 (invalid), "
+	       "binding nothing\n"
+	       "  --healthcheck, --health, -health\n"
+	       "                      GET HEALTHCHECK_PATH on this host's PORT "
+	       "(PROBE_PORT\n"
+	       "                      when set); exit 0 on 2xx, else 1\n\n"
+	       "Environment (core):\n",
+	       prog);
+	for (s = evapi_core_vars; s->name != NULL; s++)
+		print_var(s, NULL);
+	printf("\nEnvironment (plugins in API_PLUGINS and the ones they "
+	       "need):\n");
+	plugins(cfg, print_plugin);
+	printf("\nExit status: 0 success; 1 healthcheck failed or internal "
+	       "error; 64 bad\ncommand line; 78 bad "
+	       "configuration or plugin; 128+N stopped\nby a second signal N.\n"
+	       "See evapi(8) and evapi-plugin(7).\n");
+}
+
+static void
+tab_var(const struct evapi_setting *s, const char *owner)
+{
+	char exp[256];
+
+	evapi_setting_expected(s, exp, sizeof(exp));
+	printf("%s\t%s\t%s\t%s\t%s\n", s->name, owner,
+	       s->default_value ? s->default_value : "", exp, s->help);
+}
+
+static void
+tab_plugin(const struct evapi_plugin *p)
+{
+	const struct evapi_setting *s;
+
+	for (s = p->settings; s != NULL && s->name != NULL; s++)
+		tab_var(s, p->name);
+}
+
+void
+evapi_help_vars(const struct evapi_config *cfg)
+{
+	const struct evapi_setting *s;
+
+	for (s = evapi_core_vars; s->name != NULL; s++)
+		tab_var(s, "core");
+	plugins(cfg, tab_plugin);
+}

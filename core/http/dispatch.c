@@ -1,0 +1,225 @@
+/*
+ * dispatch.c - a whole request meets its handler (dispatch.h).
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/clock.h"
+#include "conn.h"
+#include "dispatch.h"
+#include "util/log.h"
+#include "request.h"
+#include "route.h"
+#include "serve.h"
+
+int evapi_http_access_log;
+int evapi_http_access_probes;
+
+/* The request a handler runs for on this thread (handlers may nest when
+ * one answer lets the next pipelined request run: a stack). */
+struct frame {
+	struct evapi_request *req;
+	int answered, deferred;
+	struct frame *prev;
+};
+static __thread struct frame *top;
+
+static void
+client_text(const struct evapi_conn *c, struct evapi_request *req)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&c->sa;
+
+	req->client[0] = '\0';
+	req->client_port = 0;
+	if (c->salen <= 0)
+		return;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, req->client,
+			  sizeof(req->client));
+		req->client_port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, req->client,
+			  sizeof(req->client));
+		req->client_port = ntohs(in6->sin6_port);
+	}
+}
+
+static void
+allow_and(struct evapi_request *req, int status, const char *allow)
+{
+	struct evapi_rheader *h = evapi_arena_alloc(req, sizeof(*h));
+
+	if (h != NULL) {
+		h->name = "Allow";
+		h->value = allow;
+		h->next = NULL;
+		req->rheaders = req->rheaders_last = h;
+	}
+	if (status == 204)
+		evapi_respond_empty(req, 204);
+	else
+		evapi_respond_error(req, status, "method not allowed");
+}
+
+static void
+set_path(struct evapi_request *req)
+{
+	const struct evapi_head *h = &req->msg.head;
+
+	if (h->path_len == 0)
+		req->path = "/";
+	else
+		req->path = evapi_arena_strndup(req, req->msg.buf + h->path_off,
+						h->path_len);
+}
+
+/* The handler is done with REQ (or kept it). */
+static void
+after_handler(struct evapi_request *req, const struct frame *f)
+{
+	if (f->answered)
+		return;
+	if (f->deferred) {
+		evapi_serve_handler_returned(req);
+		return;
+	}
+	evapi_core_log(EVAPI_LOG_ERROR, "handler returned without an answer",
+		       "route", req->match.slot->pattern, "plugin",
+		       req->match.slot->owner_name, NULL);
+	evapi_respond_error(req, 500, "the handler gave no answer");
+}
+
+static void
+run_handler(struct evapi_request *req)
+{
+	const struct evapi_slot *slot = req->match.slot;
+	struct frame f = {req, 0, 0, top};
+
+	top = &f;
+	req->flags |= EVAPI_RQ_IN_HANDLER;
+	slot->handler(req, slot->arg);
+	top = f.prev;
+	/* REQ is freed when it was answered: look at F only. */
+	if (!f.answered)
+		req->flags &= ~EVAPI_RQ_IN_HANDLER;
+	after_handler(req, &f);
+}
+
+void
+evapi_dispatch(struct evapi_conn *c, struct evapi_request *req)
+{
+	const struct evapi_head *h = &req->msg.head;
+	struct evapi_site *s = c->site;
+	const char *why;
+	int status;
+
+	req->conn = c;
+	req->site = s;
+	req->loop = s->loop;
+	req->start_us = evapi_now_us();
+	client_text(c, req);
+	c->active = req;
+	if (c->bev != NULL)
+		evapi_conn_phase(c, EVAPI_PH_BUSY);
+	s->inflight++;
+	set_path(req);
+	if (req->path == NULL) {
+		evapi_respond_error(req, 503, "out of memory");
+		return;
+	}
+	/* After the loops ended the host still turns them to flush answers;
+	 * a request read then must not reach a plugin that is finishing. */
+	if (evapi_http_stopped) {
+		evapi_respond_error(req, 503, "shutting down");
+		return;
+	}
+	if (h->form == EVAPI_FORM_ASTERISK) {
+		/* OPTIONS *: the server as a whole (RFC 9110 9.3.7). */
+		allow_and(req, 204, "DELETE, GET, HEAD, OPTIONS, PATCH, POST, "
+				    "PUT");
+		return;
+	}
+	if (!evapi_router_match(s->router, req->path, strlen(req->path),
+				h->method_id, &req->match) ||
+	    (s->probes_only && !(req->match.path->flags & EVAPI_ROUTE_PROBE))) {
+		evapi_respond_error(req, 404, "not found");
+		return;
+	}
+	if (req->match.slot == NULL) {
+		allow_and(req, h->method_id == EVAPI_OPTIONS ? 204 : 405,
+			  req->match.path->allow);
+		return;
+	}
+	status = evapi_request_prepare(req, &why);
+	if (status != 0) {
+		evapi_respond_error(req, status, why);
+		return;
+	}
+	run_handler(req);
+}
+
+void
+evapi_dispatch_deferred(struct evapi_request *req)
+{
+	struct frame *f;
+
+	for (f = top; f != NULL; f = f->prev)
+		if (f->req == req)
+			f->deferred = 1;
+}
+
+static int
+quiet(const struct evapi_request *req)
+{
+	const struct evapi_slot *slot = req->match.slot;
+
+	return slot != NULL && (slot->flags & EVAPI_ROUTE_PROBE) &&
+	       !evapi_http_access_probes;
+}
+
+static void
+access_log(const struct evapi_request *req, int status)
+{
+	const struct evapi_slot *slot = req->match.slot;
+	char st[8], us[24];
+	int level = evapi_http_access_log ? EVAPI_LOG_INFO : EVAPI_LOG_DEBUG;
+
+	if (level < evapi_log_level || (evapi_http_access_log && quiet(req)))
+		return;
+	snprintf(st, sizeof(st), "%d", status);
+	snprintf(us, sizeof(us), "%llu",
+		 (unsigned long long)(evapi_now_us() - req->start_us));
+	evapi_core_log(level, "request", "method",
+		       req->msg.head.method ? req->msg.head.method : "",
+		       "path",
+		       req->msg.head.target ? req->msg.head.target : "",
+		       "route", slot ? slot->pattern : "", "status", st,
+		       "duration_us", us, "client", req->client, NULL);
+}
+
+void
+evapi_dispatch_answered(struct evapi_request *req, int status)
+{
+	struct evapi_site *s = req->site;
+	struct frame *f;
+
+	for (f = top; f != NULL; f = f->prev)
+		if (f->req == req)
+			f->answered = 1;
+	if (s == NULL)
+		return;
+	access_log(req, status);
+	if (s->inflight > 0)
+		s->inflight--;
+	if (s->inflight == 0 && s->idle_cb != NULL)
+		s->idle_cb(s->idle_arg);
+	req->site = NULL;
+}

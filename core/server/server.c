@@ -1,0 +1,128 @@
+/*
+ * server.c - the order of things: the event loops and their sites, the
+ * plugins (before anything binds: --check-config runs the very same
+ * steps, and a bad setting never leaves a port open), the listeners, the
+ * loops, and the teardown.
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "http/dispatch.h"
+#include "http/respond.h"
+#include "http/serve.h"
+#include "server.h"
+#include "util/log.h"
+
+#include "build-info.h"
+
+static void
+log_start(struct evapi_server *srv)
+{
+	char addr[128], workers[16], maxconn[24], probe[8];
+
+	snprintf(addr, sizeof(addr),
+		 strchr(srv->cfg.bind_address, ':') ? "[%s]:%u" : "%s:%u",
+		 srv->cfg.bind_address, srv->cfg.port);
+	snprintf(workers, sizeof(workers), "%u", srv->nworkers);
+	snprintf(maxconn, sizeof(maxconn), "%lu", srv->cfg.max_connections);
+	snprintf(probe, sizeof(probe), "%u", srv->cfg.probe_port);
+	evapi_core_log(EVAPI_LOG_INFO, "evapi started", "version",
+		       evapi_build_version, "commit", evapi_build_commit,
+		       "environment", srv->cfg.environment, "plugins",
+		       srv->host.active, "address", addr, "workers", workers,
+		       "build", evapi_plugin_mode, "max_connections", maxconn,
+		       "probe_port", srv->cfg.probe_port ? probe : "none",
+		       NULL);
+}
+
+static void
+log_stop(const struct evapi_server *srv)
+{
+	char direct[24], early[24], ev[24];
+
+	snprintf(direct, sizeof(direct), "%lu", srv->served_direct);
+	snprintf(early, sizeof(early), "%lu", srv->served_early);
+	snprintf(ev, sizeof(ev), "%lu", srv->served_evhttp);
+	/* Which path the traffic took: read by evapi itself, answered as the
+	 * connection was accepted, or read by evhttp (bodies over several
+	 * reads, chunked). */
+	evapi_core_log(EVAPI_LOG_INFO, "stopped", "requests_direct", direct,
+		       "requests_at_accept", early, "requests_evhttp", ev,
+		       NULL);
+}
+
+static int
+setup(struct evapi_server *srv)
+{
+	unsigned i;
+
+	srv->workers = calloc(srv->nworkers, sizeof(*srv->workers));
+	if (srv->workers == NULL)
+		return EVAPI_ERR;
+	srv->probe.fd = -1;
+	for (i = 0; i < srv->nworkers; i++)
+		srv->workers[i].fd = -1;
+	if (evapi_workers_setup(srv) != EVAPI_OK ||
+	    evapi_drain_setup(srv) != EVAPI_OK)
+		return EVAPI_ERR;
+	evapi_http_access_log = srv->cfg.access_log;
+	evapi_http_access_probes = srv->cfg.access_log_probes;
+	return EVAPI_OK;
+}
+
+int
+evapi_server_run(struct evapi_server *srv, int check_only)
+{
+	unsigned i;
+	int rc = EVAPI_ERR;
+
+	signal(SIGPIPE, SIG_IGN);
+	evthread_use_pthreads();
+	if (setup(srv) != EVAPI_OK) {
+		evapi_err("cannot set up the event loops");
+		goto out;
+	}
+	/* init only registers events; no loop runs yet. */
+	if (evapi_host_open(&srv->host, &srv->cfg) != EVAPI_OK ||
+	    evapi_host_init(&srv->host, &srv->workers[0].loop) != EVAPI_OK) {
+		rc = EVAPI_EXIT_CONFIG;
+		goto out;
+	}
+	if (check_only) {
+		rc = EVAPI_OK;
+		goto out;
+	}
+	evapi_listen_open(srv);
+	if (evapi_listen_attach(srv) != EVAPI_OK) {
+		evapi_err("cannot attach the listening sockets");
+		goto out;
+	}
+	log_start(srv);
+	if (evapi_workers_start(srv) != EVAPI_OK) {
+		evapi_err("cannot start worker threads");
+		goto out;
+	}
+	evapi_loop_enter(&srv->workers[0].loop);
+	event_base_dispatch(srv->workers[0].loop.base);
+	evapi_loop_enter(NULL);
+	evapi_workers_teardown(srv);
+	log_stop(srv);
+	rc = EVAPI_OK;
+out:
+	/* loopexit, not loopbreak: a thread that has not entered its loop yet
+	 * would clear a break flag on entry and never return. */
+	for (i = 1; srv->workers && i < srv->nworkers; i++)
+		if (srv->workers[i].thread_started && rc != EVAPI_OK)
+			event_base_loopexit(srv->workers[i].loop.base, NULL);
+	if (srv->workers)
+		evapi_workers_teardown(srv);
+	evapi_bodies_free();
+	return rc;
+}

@@ -1,0 +1,83 @@
+/*
+ * server.h - the running server: listening sockets (listen.c), one event
+ * loop per worker thread (worker.c), signals and the drain (drain.c), and
+ * the order of it all (server.c).
+ */
+#ifndef EVAPI_SERVER_SERVER_H
+#define EVAPI_SERVER_SERVER_H
+
+#include <pthread.h>
+
+#include <event2/util.h>
+
+#include "config/conf.h"
+#include "plugin/host.h"
+#include "plugin/loop.h"
+
+struct evhttp;
+struct evhttp_bound_socket;
+struct event;
+struct evapi_site;
+struct evapi_limit;
+
+/* One event loop, its thread, and its site on the main port. */
+struct evapi_worker {
+	unsigned id;
+	struct evapi_server *srv;
+	struct evapi_loop loop;
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	struct evapi_site *site;
+	evutil_socket_t fd;
+	struct event *drain_ev; /* the drain reached this loop */
+	int closing;            /* its listeners are closed */
+	int sites_open;         /* listeners of this loop not closed yet */
+	pthread_t thread;
+	int thread_started;
+};
+
+/* PROBE_PORT: a second evhttp on loop 0. */
+struct evapi_probe {
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	struct evapi_site *site;
+	struct evapi_limit *limit;
+	evutil_socket_t fd;
+};
+
+struct evapi_server {
+	struct evapi_config cfg;
+	struct evapi_host host;
+	struct evapi_worker *workers;
+	unsigned nworkers;
+	struct evapi_loop **loops;
+	struct evapi_limit *limit;
+	struct evapi_probe probe;
+	volatile int draining;
+	unsigned long served_direct, served_early, served_evhttp;
+};
+
+/* Runs until drained; with CHECK_ONLY stops after the plugins started,
+ * binding nothing. 0, EVAPI_EXIT_CONFIG, or EVAPI_ERR. */
+int evapi_server_run(struct evapi_server *srv, int check_only);
+
+/* listen.c: bind every listening socket (exits 78 naming PORT or
+ * PROBE_PORT when it cannot). */
+void evapi_listen_open(struct evapi_server *srv);
+/* ... and give them to evhttp. */
+int evapi_listen_attach(struct evapi_server *srv);
+
+/* worker.c */
+int evapi_workers_setup(struct evapi_server *srv);
+int evapi_workers_start(struct evapi_server *srv);
+void evapi_workers_teardown(struct evapi_server *srv);
+/* A loop may end when its listeners are closed and no request of its
+ * sites waits for an answer. */
+void evapi_worker_maybe_finish(struct evapi_worker *w);
+
+/* drain.c */
+int evapi_drain_setup(struct evapi_server *srv);
+void evapi_drain_free(void);
+
+
+#endif

@@ -1,0 +1,25 @@
+/*
+ * clock.h - the monotonic clock, in milliseconds and microseconds.
+ */
+#ifndef EVAPI_UTIL_CLOCK_H
+#define EVAPI_UTIL_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+static inline uint64_t
+evapi_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static inline uint64_t
+evapi_now_ms(void)
+{
+	return evapi_now_us() / 1000u;
+}
+
+#endif
