@@ -1,14 +1,15 @@
 /*
  * test-config.c - unit tests of the environment parser, the plugin-list
- * parser and the password redaction, driven without a process
- * environment (the parser takes a lookup callback).
+ * parser and typed settings, driven without a process environment (the
+ * parser takes a lookup callback).
  */
 #include "config.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "evapi-internal.h"
+#include "config/conf.h"
+#include "util/log.h"
 #include "tap.h"
 
 /* A fake environment: NULL-terminated name/value pairs. */
@@ -116,8 +117,15 @@ test_other_vars(void)
 	test_good("WORKERS", "auto");
 	test_good("WORKERS", "4");
 	test_bad("MAX_HEADER_SIZE", "10", "256 to");
-	test_bad("API_PLUGIN_DIR", "relative/dir", "absolute path");
+	test_bad("API_PLUGIN_DIR", "relative/dir", "absolute directories");
+	test_bad("API_PLUGIN_PATH", "/a::/b", "absolute directories");
+	test_bad("API_PLUGIN_PATH", "/a:", "absolute directories");
+	test_good("API_PLUGIN_PATH", "/a:/b");
+	test_bad("HEALTHCHECK_PATH", "health", "absolute path");
+	test_bad("PROBE_PORT", "8080", "other than PORT");
+	test_good("MAX_CONNECTIONS", "1");
 	test_bad("ENVIRONMENT", "bad\nline", "printable");
+	test_bad("ENVIRONMENT", "caf\xc3\xa9", "printable ASCII");
 	test_bad("ACCESS_LOG", "maybe", "on or off");
 	test_bad("HEALTHCHECK_TIMEOUT_MS", "10", "100 to 60000");
 }
@@ -156,110 +164,72 @@ test_quoting(void)
 	   "a newline in a value cannot forge a second line (%s)", err);
 }
 
+/* A plugin's typed settings, parsed as the host parses them. */
 static void
-redacts(const char *in, const char *want)
+test_settings(void)
 {
-	char out[512];
+	static const struct evapi_setting sets[] = {
+		{"S_INT", EVAPI_SETTING_INT, "5", 1, 10, NULL, "h", 0},
+		{"S_DUR", EVAPI_SETTING_DURATION, "2s", 10, 60000, NULL, "h", 0},
+		{"S_BOOL", EVAPI_SETTING_BOOL, "off", 0, 0, NULL, "h", 0},
+		{"S_ENUM", EVAPI_SETTING_ENUM, "a", 0, 0, "a|bb|c", "h", 0},
+		{"S_STR", EVAPI_SETTING_STRING, NULL, 1, 4, NULL, "h", 0},
+		{"S_SECRET", EVAPI_SETTING_SECRET, NULL, 1, 100, NULL, "h",
+		 EVAPI_SETTING_REQUIRED},
+	};
+	struct evapi_value v;
+	char err[512];
 
-	evapi_redact_conninfo(in, out, sizeof(out));
-	is_str(out, want, "redact %s", want);
-}
-
-/* No byte run of the password may survive: check each FRAGMENT (the
- * pieces a naive parser would split it into) is absent. */
-static void
-hides(const char *in, const char *const *fragments)
-{
-	char out[512];
-
-	evapi_redact_conninfo(in, out, sizeof(out));
-	for (; *fragments; fragments++)
-		ok(strstr(out, *fragments) == NULL, "%s hides %s (got %s)", in,
-		   *fragments, out);
-}
-
-static void
-test_redact_hostile(void)
-{
-	static const char *const upper[] = {"S3cretPass", NULL};
-	static const char *const query[] = {"S3c", "retPass", NULL};
-	static const char *const at[] = {"pa", "ss1234", NULL};
-	static const char *const slash[] = {"pa/", "ss@", "ss", NULL};
-	static const char *const hash[] = {"ab", "cd", NULL};
-	static const char *const esc[] = {"S3c", "retPass", NULL};
-	static const char *const ssl[] = {"K3yPass", NULL};
-
-	/* The scheme is matched in any case. */
-	redacts("POSTGRESQL://app:S3cretPass@db/app", "POSTGRESQL://app:***@db/app");
-	redacts("Postgres://app:S3cretPass@db/app", "Postgres://app:***@db/app");
-	hides("POSTGRESQL://app:S3cretPass@db/app", upper);
-	/* libpq ends the userinfo at the first '@' before the first '/',
-	 * whatever '?' or '#' come before it. */
-	redacts("postgresql://app:S3c?retPass@db/app?foo=1",
-		"postgresql://app:***@db/app?foo=1");
-	hides("postgresql://app:S3c?retPass@db/app?foo=1", query);
-	hides("postgresql://app:S3c#retPass@db/app", query);
-	/* Unencoded '@' and '/' in the password: hide up to the last '@'. */
-	redacts("postgresql://app:pa@ss1234@db/app", "postgresql://app:***@db/app");
-	hides("postgresql://app:pa@ss1234@db/app", at);
-	redacts("postgresql://app:pa/ss@db/app", "postgresql://app:***@db/app");
-	hides("postgresql://app:pa/ss@db/app", slash);
-	/* '#' does not end a URI parameter value for libpq. */
-	redacts("postgresql://app@db/app?password=ab#cd&sslmode=disable",
-		"postgresql://app@db/app?password=***&sslmode=disable");
-	hides("postgresql://app@db/app?password=ab#cd", hash);
-	/* key=value: a backslash escapes white space in unquoted values. */
-	redacts("host=db password=S3c\\ retPass nosuch=1",
-		"host=db password=*** nosuch=1");
-	hides("host=db password=S3c\\ retPass nosuch=1", esc);
-	redacts("host=db password=S3c\\\\ retPass=1",
-		"host=db password=*** retPass=1");
-	redacts("password='S3c\\' retPass' host=db", "password=*** host=db");
-	hides("password='S3c\\' retPass' host=db", esc);
-	redacts("password S3cretPass host=db", "password ***");
-	hides("password S3cretPass host=db", upper);
-	/* Every key containing "password", in both forms. */
-	redacts("host=db sslpassword=K3yPass sslkey=/k",
-		"host=db sslpassword=*** sslkey=/k");
-	redacts("postgresql://app@db/app?sslpassword=K3yPass&sslmode=require",
-		"postgresql://app@db/app?sslpassword=***&sslmode=require");
-	redacts("postgresql://app@db/app?ssl%70assword=K3yPass",
-		"postgresql://app@db/app?ssl%70assword=***");
-	hides("postgresql://app@db/app?%73slpassword=K3yPass", ssl);
-	hides("host=db SSLPASSWORD = 'K3yPass'", ssl);
-}
-
-static void
-test_redact(void)
-{
-	redacts("postgresql://app:s3cret@db:5432/app?sslmode=disable",
-		"postgresql://app:***@db:5432/app?sslmode=disable");
-	redacts("postgres://app:p@ss@db/app", "postgres://app:***@db/app");
-	redacts("postgresql://app@db/app?password=s3cret&sslmode=require",
-		"postgresql://app@db/app?password=***&sslmode=require");
-	redacts("host=db user=app password=s3cret dbname=app",
-		"host=db user=app password=*** dbname=app");
-	redacts("host=db password = 'se cr\\'et' dbname=app",
-		"host=db password=*** dbname=app");
-	redacts("postgresql:///app?host=/run/pg", "postgresql:///app?host=/run/pg");
-	redacts("postgresql://app@db/app?%70assword=s3cret",
-		"postgresql://app@db/app?%70assword=***");
-	redacts("postgresql://app@db/app?sslmode=require&PASSWORD=s3cret",
-		"postgresql://app@db/app?sslmode=require&PASSWORD=***");
-	/* A dbname that is itself a connection string is hidden whole. */
-	redacts("host=db dbname=postgresql://u:s3cret@h/db user=app",
-		"host=db dbname=*** user=app");
-	redacts("dbname='host=h password=s3cret' user=app",
-		"dbname=*** user=app");
-	redacts("host=db dbname=app", "host=db dbname=app");
-	redacts("postgresql://app@db/postgresql%3A%2F%2Fu%3As3cret%40h",
-		"postgresql://app@db/***");
-	redacts("postgresql://app@db/x%3Dy?sslmode=require",
-		"postgresql://app@db/***?sslmode=require");
-	redacts("postgresql://app@db/app?d%62name=password%3Ds3cret&a=b",
-		"postgresql://app@db/app?d%62name=***&a=b");
-	redacts("postgresql://app@db/app?dbname=other",
-		"postgresql://app@db/app?dbname=other");
+	ok(evapi_setting_parse(&sets[0], NULL, &v, err, sizeof(err)) ==
+			   EVAPI_OK && v.i == 5,
+	   "INT default");
+	ok(evapi_setting_parse(&sets[0], "11", &v, err, sizeof(err)) ==
+			   EVAPI_ERR && strstr(err, "1 to 10"),
+	   "INT out of range: %s", err);
+	ok(evapi_setting_parse(&sets[1], NULL, &v, err, sizeof(err)) ==
+			   EVAPI_OK && v.i == 2000,
+	   "DURATION 2s is 2000 ms");
+	ok(evapi_setting_parse(&sets[1], "1m", &v, err, sizeof(err)) ==
+			   EVAPI_OK && v.i == 60000,
+	   "DURATION 1m");
+	ok(evapi_setting_parse(&sets[1], "250", &v, err, sizeof(err)) ==
+			   EVAPI_OK && v.i == 250,
+	   "DURATION, a bare number of ms");
+	ok(evapi_setting_parse(&sets[1], "5ms", &v, err, sizeof(err)) ==
+		   EVAPI_ERR,
+	   "DURATION below its minimum");
+	ok(evapi_setting_parse(&sets[1], "2 s", &v, err, sizeof(err)) ==
+		   EVAPI_ERR,
+	   "DURATION with a space");
+	ok(evapi_setting_parse(&sets[2], "TRUE", &v, err, sizeof(err)) ==
+			   EVAPI_OK && v.i == 1,
+	   "BOOL in any case");
+	ok(evapi_setting_parse(&sets[2], "yes", &v, err, sizeof(err)) ==
+		   EVAPI_ERR,
+	   "BOOL yes refused");
+	ok(evapi_setting_parse(&sets[3], "bb", &v, err, sizeof(err)) ==
+			   EVAPI_OK && !strcmp(v.s, "bb"),
+	   "ENUM");
+	evapi_value_clear(&v);
+	ok(evapi_setting_parse(&sets[3], "b", &v, err, sizeof(err)) ==
+			   EVAPI_ERR && strstr(err, "one of a, bb, c"),
+	   "ENUM: %s", err);
+	ok(evapi_setting_parse(&sets[4], NULL, &v, err, sizeof(err)) ==
+			   EVAPI_OK && !v.set,
+	   "STRING unset, no default");
+	ok(evapi_setting_parse(&sets[4], "toolong", &v, err, sizeof(err)) ==
+		   EVAPI_ERR,
+	   "STRING too long");
+	ok(evapi_setting_parse(&sets[5], NULL, &v, err, sizeof(err)) ==
+			   EVAPI_ERR && strstr(err, "S_SECRET is not set"),
+	   "a required setting: %s", err);
+	ok(evapi_setting_parse(&sets[5], "pw hunter2", &v, err,
+			       sizeof(err)) == EVAPI_OK,
+	   "a secret");
+	evapi_value_clear(&v);
+	ok(evapi_setting_parse(&sets[5], "hunter2\n", &v, err, sizeof(err)) ==
+			   EVAPI_ERR && strstr(err, "hunter2") == NULL,
+	   "a bad secret is never printed: %s", err);
 }
 
 int
@@ -270,7 +240,6 @@ main(void)
 	test_other_vars();
 	test_plugin_lists();
 	test_quoting();
-	test_redact();
-	test_redact_hostile();
+	test_settings();
 	return tap_done();
 }
