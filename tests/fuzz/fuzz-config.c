@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "evapi-internal.h"
+#include "config/conf.h"
+#include "util/log.h"
 
 #define MAX_VARS 64
 
@@ -66,7 +67,8 @@ check_loaded(const struct evapi_config *c)
 	if (c->port < 1 || c->port > 65535 || c->probe_port == c->port ||
 	    c->probe_port > 65535 || c->nplugins > EVAPI_MAX_PLUGINS ||
 	    c->workers > EVAPI_MAX_WORKERS || c->header_timeout < 1 ||
-	    c->drain_delay >= c->shutdown_timeout || c->plugin_dir[0] != '/')
+	    c->drain_delay >= c->shutdown_timeout ||
+	    c->plugin_path[0] != '/' || c->healthcheck_path[0] != '/')
 		abort();
 	for (i = 0; i < c->nplugins; i++)
 		if (!evapi_valid_plugin_name(c->plugin_names[i]))

@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "evapi-internal.h"
+#include "config/conf.h"
+#include "util/log.h"
 
 static void
 check_accepted(const char *list, char names[][EVAPI_NAME_MAX], size_t n)
