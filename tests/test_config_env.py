@@ -110,15 +110,25 @@ def check_config_bad():
 @suite.test
 def help_lists_every_variable():
     """--help lists every variable with its default"""
-    r = run_evapi(["--help"], base_env())
+    r = run_evapi(["--help"], base_env(API_PLUGINS="health,ready,version"))
     eq(r.returncode, 0)
     for var in ("PORT", "BIND_ADDRESS", "LOG_LEVEL", "ENVIRONMENT",
-                "API_PLUGINS", "API_PLUGIN_DIR", "SHUTDOWN_TIMEOUT",
-                "DRAIN_DELAY", "WORKERS", "MAX_HEADER_SIZE", "MAX_BODY_SIZE",
-                "IDLE_TIMEOUT", "ACCESS_LOG", "HEALTHCHECK_TIMEOUT_MS",
-                "DATABASE_URL", "READY_TIMEOUT_MS", "READY_CACHE_MS"):
+                "API_PLUGINS", "API_PLUGIN_PATH", "API_PLUGIN_DIR",
+                "SHUTDOWN_TIMEOUT", "DRAIN_DELAY", "WORKERS",
+                "MAX_HEADER_SIZE", "MAX_BODY_SIZE", "IDLE_TIMEOUT",
+                "ACCESS_LOG", "ACCESS_LOG_PROBES", "HEALTHCHECK_PATH",
+                "HEALTHCHECK_TIMEOUT_MS"):
         check(var in r.stdout, f"{var} missing from --help")
-    check("(default: 8080)" in r.stdout, "defaults shown")
+    check("a whole number from 1 to 65535 (default: 8080)" in r.stdout,
+          "ranges and defaults shown")
+    if os.environ.get("EVAPI_STATIC") == "yes" or os.path.exists(
+            os.path.join(os.environ.get("EVAPI_PLUGIN_DIR", ""), "ready.so")):
+        for var in ("DATABASE_URL", "READY_TIMEOUT_MS", "READY_CACHE_MS"):
+            check(f"{var} " in r.stdout and "[ready]" in r.stdout,
+                  f"{var} of plugin ready missing from --help")
+    # A plugin not in API_PLUGINS: its settings are not listed.
+    r = run_evapi(["--help"], base_env(API_PLUGINS="health"))
+    check("DATABASE_URL" not in r.stdout, "only the plugins that run")
 
 
 @suite.test

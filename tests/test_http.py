@@ -67,21 +67,34 @@ def not_found_json():
 
 @suite.test
 def raw_path_routing():
-    """Only the exact raw path routes: encoded or dotted variants are 404"""
-    for path in ("/%68ealth", "/health%00x", "/health/", "//health",
-                 "/x/../health", "/HEALTH", "http://localhost/health"):
+    """Only the exact raw path routes: encoded or dotted variants are 404;
+    an absolute-form target routes on its path (RFC 9112 3.2.2)"""
+    for path in ("/%68ealth", "/health%2500x", "/health/", "//health",
+                 "/x/../health", "/HEALTH", "http://localhost/health/"):
         eq(srv.get(path).status, 404, path)
     eq(srv.get("/health?probe=1").status, 200, "a query string is allowed")
+    for path in ("http://localhost/health", "HTTP://127.0.0.1:1/health?x",
+                 "https://other.example/health"):
+        eq(srv.get(path).status, 200, path)
 
 
 @suite.test
 def method_not_allowed():
-    """POST, PUT, DELETE, OPTIONS on a known path: 405 with Allow"""
-    for m in ("POST", "PUT", "DELETE", "OPTIONS", "PATCH"):
+    """POST, PUT, DELETE, PATCH on a known path: 405 with Allow; OPTIONS:
+    204 with Allow; OPTIONS *: the server's methods"""
+    for m in ("POST", "PUT", "DELETE", "PATCH", "TRACE"):
         r = http(srv.port, "/health", method=m)
         eq(r.status, 405, m)
-        eq(r.header("Allow"), "GET, HEAD", m)
+        eq(r.header("Allow"), "GET, HEAD, OPTIONS", m)
         eq(r.json()["status"], 405, m)
+    r = http(srv.port, "/health", method="OPTIONS")
+    eq((r.status, r.header("Allow"), r.body), (204, "GET, HEAD, OPTIONS", b""))
+    eq(r.header("Content-Length"), None, "204 has no length")
+    r = http(srv.port, "*", method="OPTIONS")
+    eq((r.status, r.header("Allow")),
+       (204, "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"))
+    for m in ("FOO", "CONNECT"):
+        eq(http(srv.port, "/health", method=m).status, 501, m)
 
 
 @suite.test

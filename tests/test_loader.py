@@ -56,8 +56,27 @@ def good_plugin_serves():
 @suite.test
 def missing_file_lists_plugins():
     """A missing file: named, with the plugins that do exist"""
-    expect_refusal("health,absent", '"absent"', "absent.so", "file not found",
+    expect_refusal("health,absent", '"absent"', "no absent.so in API_PLUGIN_PATH",
                    "health", "version")
+
+
+@suite.test
+def plugin_path_searched_in_order():
+    """API_PLUGIN_PATH: the first directory holding NAME.so wins; a directory
+    that does not exist is named when the plugin is not found"""
+    first, second = plugin_dir(suite), plugin_dir(suite)
+    build("good.c", os.path.join(second, "good.so"))
+    path = f"/nonexistent-evapi-dir:{first}:{second}:{PDIR}"
+    with Server(suite, API_PLUGINS="health,good", API_PLUGIN_PATH=path,
+                API_PLUGIN_DIR=None) as s:
+        s.start(path="/good")
+        eq(s.get("/good").json(), {"good": True})
+    port = free_port()
+    env = base_env(PORT=port, API_PLUGINS="absent", API_PLUGIN_PATH=path)
+    r = run_evapi([], env, timeout=5)
+    eq(r.returncode, 78, r.stderr)
+    check("directories that do not exist: /nonexistent-evapi-dir" in r.stderr,
+          r.stderr)
 
 
 @suite.test
@@ -85,9 +104,19 @@ def bad_magic():
 @suite.test
 def abi_major_field_by_field():
     """An ABI major mismatch is reported field by field"""
-    err = expect_refusal("abimajor", variant("abimajor"), "incompatible plugin ABI",
-                         "abi_major: evapi expects 1, plugin has 2",
-                         "pointer_size: evapi expects 8, plugin has 4")
+    expect_refusal("abimajor", variant("abimajor"), "incompatible plugin ABI",
+                   "abi_major: evapi expects 2, plugin has 3",
+                   "pointer_size: evapi expects 8, plugin has 4",
+                   "rebuild the plugin")
+
+
+@suite.test
+def abi_1_plugin_refused():
+    """A plugin built for the 1.x contract: refused, naming both versions,
+    telling to rebuild"""
+    expect_refusal("abi1", variant("abi1"),
+                   "built for evapi ABI 1.1, this evapi has ABI 2.0",
+                   "rebuild the plugin against this evapi's <evapi/plugin.h>")
 
 
 @suite.test
@@ -113,28 +142,99 @@ def init_failure():
 def duplicate_route():
     """A route another plugin registered names both plugins"""
     expect_refusal("health,dupe", variant("dupe"),
-                   'route GET /health is already registered by plugin "health"')
+                   'route /health is already registered by plugin "health"')
 
 
 @suite.test
 def unresolved_symbol():
     """An unresolved symbol fails at load (RTLD_NOW), not mid-request"""
-    expect_refusal("unresolved", variant("unresolved"), "dlopen failed",
+    expect_refusal("unresolved", variant("unresolved"),
+                   "needs a function this evapi (ABI 2.0) lacks",
                    "evapi_symbol_that_does_not_exist")
+    expect_refusal("unresolvedother", variant("unresolvedother"), "dlopen failed",
+                   "some_library_function_that_is_missing")
 
 
 @suite.test
 def plugin_config_error():
-    """A plugin's bad variable exits 78 with one line naming it"""
-    port = free_port()
-    env = base_env(PORT=port, API_PLUGINS="badconfig", API_PLUGIN_DIR=PDIR,
-                   FIXTURE_LIMIT="11")
+    """A plugin's bad setting exits 78 with one line naming it and what is
+    allowed, before binding"""
     variant("badconfig")
-    r = run_evapi([], env)
-    eq(r.returncode, 78)
-    lines = r.stderr.strip().splitlines()
-    eq(len(lines), 1, r.stderr)
-    check('FIXTURE_LIMIT="11"' in lines[0] and "1 to 10" in lines[0], lines[0])
+    for name, value, allowed in (("FIXTURE_LIMIT", "11", "1 to 10"),
+                                 ("FIXTURE_MODE", "slow", "one of fast, safe"),
+                                 ("FIXTURE_WAIT", "5ms", "10ms to 60000ms")):
+        port = free_port()
+        env = base_env(PORT=port, API_PLUGINS="badconfig", API_PLUGIN_DIR=PDIR,
+                       **{name: value})
+        r = run_evapi([], env)
+        eq(r.returncode, 78, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        eq(len(lines), 1, r.stderr)
+        check(f'{name}="{value}"' in lines[0] and allowed in lines[0]
+              and 'plugin "badconfig"' in lines[0], lines[0])
+        check(not port_is_listening(port), "nothing bound")
+
+
+@suite.test
+def plugin_settings_parsed():
+    """Typed settings reach the plugin parsed: an integer, a choice, a
+    duration in ms; and --help lists them for a plugin in API_PLUGINS"""
+    variant("badconfig")
+    with Server(suite, API_PLUGINS="badconfig", API_PLUGIN_DIR=PDIR,
+                FIXTURE_LIMIT="7", FIXTURE_MODE="safe",
+                FIXTURE_WAIT="2s") as s:
+        s.start(path="/settings")
+        eq(s.get("/settings").json(), {"limit": 7, "mode": "safe",
+                                       "wait_ms": 2000})
+    r = run_evapi(["--help"], base_env(API_PLUGINS="badconfig",
+                                       API_PLUGIN_DIR=PDIR))
+    eq(r.returncode, 0)
+    for needle in ("FIXTURE_LIMIT", "[badconfig] a limit of the fixture",
+                   "a whole number from 1 to 10 (default: 5)",
+                   "one of fast, safe (default: fast)"):
+        check(needle in r.stdout, f"{needle!r} in --help")
+
+
+@suite.test
+def bad_setting_declarations():
+    """A setting a plugin declares badly, or one that is evapi's own: refused
+    at load, named"""
+    expect_refusal("badsetting", variant("badsetting"), "setting lower_case",
+                   "upper case")
+    expect_refusal("coreclash", variant("coreclash"),
+                   "setting PORT is already evapi's")
+
+
+@suite.test
+def needs_start_first_and_export():
+    """A plugin's .needs are started before it even when not listed, and it
+    imports what they export; plugins needing each other are refused"""
+    variant("exporter")
+    variant("needer")
+    with Server(suite, API_PLUGINS="health,needer", API_PLUGIN_DIR=PDIR) as s:
+        s.start(path="/answer")
+        eq(s.get("/answer").json(), {"answer": 42})
+        started = [r for r in s.log_records() if r["msg"] == "evapi started"]
+        eq(started[0]["plugins"], "health,exporter,needer")
+    variant("cyclea")
+    variant("cycleb")
+    expect_refusal("cyclea", 'plugin "cycleb" needs "cyclea", which needs it back')
+
+
+@suite.test
+def handler_without_answer():
+    """A handler that returns without answering: 500 and an error log line
+    naming the route and the plugin; the server goes on"""
+    variant("noanswer")
+    with Server(suite, API_PLUGINS="health,noanswer", API_PLUGIN_DIR=PDIR,
+                LOG_LEVEL="info") as s:
+        s.start()
+        r = s.get("/forget")
+        eq(r.status, 500)
+        eq(s.get("/health").status, 200)
+        errs = [x for x in s.log_records() if x["level"] == "error"]
+        check(errs and errs[0]["route"] == "/forget"
+              and errs[0]["plugin"] == "noanswer", errs)
 
 
 def unsafe_dir():

@@ -206,6 +206,28 @@ access_log(const struct evapi_request *req, int status)
 }
 
 void
+evapi_dispatch_log_refusal(const struct evapi_conn *c, int status,
+			   const char *why, const char *line, size_t len)
+{
+	int level = evapi_http_access_log ? EVAPI_LOG_INFO : EVAPI_LOG_DEBUG;
+	struct evapi_request tmp;
+	char st[8], text[512];
+	size_t n = len < sizeof(text) - 1 ? len : sizeof(text) - 1;
+
+	if (level < evapi_log_level)
+		return;
+	/* The line as far as it came, up to its CR; the log escapes every
+	 * byte that is not printable ASCII. */
+	memcpy(text, line, n);
+	text[n] = '\0';
+	text[strcspn(text, "\r\n")] = '\0';
+	client_text(c, &tmp);
+	snprintf(st, sizeof(st), "%d", status);
+	evapi_core_log(level, "request", "line", text, "status", st, "reason",
+		       why, "client", tmp.client, NULL);
+}
+
+void
 evapi_dispatch_answered(struct evapi_request *req, int status)
 {
 	struct evapi_site *s = req->site;

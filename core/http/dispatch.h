@@ -7,12 +7,18 @@
 #ifndef EVAPI_HTTP_DISPATCH_H
 #define EVAPI_HTTP_DISPATCH_H
 
+#include <stddef.h>
+
 struct evapi_conn;
 struct evapi_request;
 
 void evapi_dispatch(struct evapi_conn *c, struct evapi_request *req);
 /* A response is being given to REQ: log and count it. */
 void evapi_dispatch_answered(struct evapi_request *req, int status);
+/* A refusal of bytes the gate would not pass: an access-log line with
+ * the request line as far as it came (LINE, LEN bytes; any bytes). */
+void evapi_dispatch_log_refusal(const struct evapi_conn *c, int status,
+				const char *why, const char *line, size_t len);
 /* evapi_defer, for the handler running now. */
 void evapi_dispatch_deferred(struct evapi_request *req);
 

@@ -66,6 +66,19 @@ evapi_gate_refusal_due(const struct evapi_gate *g)
 	       (g->first == NULL || !g->first->complete);
 }
 
+const char *
+evapi_gate_refused_head(const struct evapi_gate *g, size_t *len)
+{
+	const struct evapi_msg *m = g->cur ? g->cur : g->last;
+
+	if (m == NULL || m->buf == NULL) {
+		*len = 0;
+		return "";
+	}
+	*len = m->len;
+	return m->buf;
+}
+
 struct evapi_msg *
 evapi_gate_take(struct evapi_gate *g)
 {

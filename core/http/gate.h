@@ -108,5 +108,7 @@ struct evapi_msg *evapi_gate_take(struct evapi_gate *g);
 /* Refused, and no earlier message is left to answer first: the refusal
  * is due now. */
 int evapi_gate_refusal_due(const struct evapi_gate *g);
+/* The head the refusal came in, as far as it came (for the log). */
+const char *evapi_gate_refused_head(const struct evapi_gate *g, size_t *len);
 
 #endif

@@ -454,7 +454,7 @@ evapi_head_finish(struct evapi_head *h, char *buf, const char **why)
 		return 400;
 	}
 	if (c.host > 1 || (h->minor == 1 && c.host == 0)) {
-		*why = c.host ? "more than one Host" : "HTTP/1.1 request without Host";
+		*why = c.host ? "more than one Host" : "missing Host header";
 		return 400;
 	}
 	if ((status = framing(h, buf, &c, why)) != 0)

@@ -70,11 +70,22 @@ static void close_conn(struct evapi_conn *c);
 
 /* ---- reading ----------------------------------------------------------------- */
 
+/* A bufferevent has one argument for all its callbacks: with evapi's
+ * own installed, evhttp's event callback is reached through this one. */
+static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct evapi_conn *c = arg;
+
+	if (c->evcon != NULL)
+		c->ev_event(bev, what, c->evcon);
+}
+
 /* evhttp's read callback held back: evapi reads. */
 static void
 hold(struct evapi_conn *c)
 {
-	bufferevent_setcb(c->bev, NULL, NULL, c->ev_event, c->evcon);
+	bufferevent_setcb(c->bev, NULL, NULL, on_event, c);
 }
 
 /* Feed the gate N bytes of the input from offset OFF; what it does not
@@ -390,8 +401,7 @@ static void
 wait_direct_write(struct evapi_conn *c)
 {
 	c->writing = 1;
-	bufferevent_setcb(c->bev, NULL, on_direct_written, c->ev_event,
-			  c->evcon);
+	bufferevent_setcb(c->bev, NULL, on_direct_written, on_event, c);
 	bufferevent_enable(c->bev, EV_WRITE);
 }
 
@@ -454,8 +464,13 @@ queue_refusal(struct evapi_conn *c)
 	r.body = body;
 	r.len = blen;
 	r.send_body = 1;
-	evapi_core_log(EVAPI_LOG_DEBUG, "bad request", "reason", c->gate.why,
-		       NULL);
+	{
+		size_t len;
+		const char *line = evapi_gate_refused_head(&c->gate, &len);
+
+		evapi_dispatch_log_refusal(c, c->gate.status, c->gate.why, line,
+					   len);
+	}
 	c->close_after = 1;
 	c->linger = 1;
 	return queue_response(c, &h, &r);
@@ -565,6 +580,10 @@ request_ended(struct evapi_conn *c, struct evapi_request *req)
 					    c->bev)) > 0
 					    ? EVAPI_PH_HEAD
 					    : EVAPI_PH_IDLE);
+	/* A handler that kept the request stopped the reading (evhttp stops
+	 * it on its own path and starts it again itself). */
+	if (c->mode == EVAPI_CM_DIRECT && c->unfed < MAX_UNFED)
+		bufferevent_enable(c->bev, EV_READ);
 	evapi_site_update_listener(s);
 }
 
