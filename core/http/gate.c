@@ -236,6 +236,25 @@ head_line(struct evapi_gate *g, size_t end)
 	return 1;
 }
 
+/* The method comes first and is a short token: a byte that cannot be in
+ * one (a TLS handshake, binary noise) is refused as it arrives, not after
+ * HEADER_TIMEOUT spent waiting for a line end. */
+static int
+method_prefix_ok(const struct evapi_msg *m, size_t from)
+{
+	size_t i;
+
+	for (i = 0; i < m->len; i++) {
+		unsigned char c = (unsigned char)m->buf[i];
+
+		if (c == ' ')
+			return 1;
+		if (i >= from && (!evapi_ch(c, EVAPI_CH_TCHAR) || i >= 32))
+			return 0;
+	}
+	return 1;
+}
+
 static size_t
 feed_head(struct evapi_gate *g, const char *p, size_t n)
 {
@@ -260,6 +279,9 @@ feed_head(struct evapi_gate *g, const char *p, size_t n)
 		m->len += take;
 		m->wire += take;
 		used += take;
+		if (m->head.nlines == 0 &&
+		    !method_prefix_ok(m, m->len - take))
+			return refuse(g, 400, "invalid method");
 		if (lf != NULL && head_line(g, m->len) == 0)
 			return used;
 	}
