@@ -403,7 +403,7 @@ def probe_times(port, n=5):
         t0 = time.monotonic()
         r = http(port, "/health", timeout=2)
         out.append(time.monotonic() - t0)
-        eq(r.status, 200)
+        eq(r.status, 200, r.body)
     return out
 
 

@@ -15,7 +15,36 @@
 #include "config.h"
 
 #include <errno.h>
+#if defined(__has_include) && __has_include(<linux/filter.h>)
 #include <linux/filter.h>
+#else
+/* The static build's libc (musl) ships no kernel headers: the classic BPF
+ * socket filter ABI, as <linux/filter.h> defines it. */
+#include <stdint.h>
+struct sock_filter {
+	uint16_t code;
+	uint8_t jt, jf;
+	uint32_t k;
+};
+struct sock_fprog {
+	unsigned short len;
+	struct sock_filter *filter;
+};
+#define BPF_LD 0x00
+#define BPF_ALU 0x04
+#define BPF_JMP 0x05
+#define BPF_RET 0x06
+#define BPF_B 0x10
+#define BPF_ABS 0x20
+#define BPF_AND 0x50
+#define BPF_JEQ 0x10
+#define BPF_K 0x00
+#define BPF_STMT(code, k) {(unsigned short)(code), 0, 0, k}
+#define BPF_JUMP(code, k, jt, jf) {(unsigned short)(code), jt, jf, k}
+#endif
+#ifndef SO_ATTACH_FILTER
+#define SO_ATTACH_FILTER 26
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
