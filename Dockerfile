@@ -13,6 +13,11 @@
 #       --build-arg CREATED="$(git log -1 --format=%cI)" .
 #   DOCKER_BUILDKIT=1 docker build --target debug -t evapi:debug ...  (same --build-arg flags)
 #
+# Your own plugins in the static image (like nginx's --add-module): put
+# their source directories in the build context and name them, comma-
+# separated; then add their names to API_PLUGINS when you run the image:
+#   DOCKER_BUILDKIT=1 docker build --build-arg PLUGINS=examples/hello -t evapi-hello .
+#
 # Build with BuildKit: the legacy builder builds every stage, so even the
 # static target would pull alpine and compile the shared libraries.  No
 # "# syntax=" line: BuildKit would fetch that frontend image from a registry.
@@ -58,9 +63,11 @@ COPY . /src
 ARG VERSION=
 ARG COMMIT=
 ARG CREATED=
+ARG PLUGINS=
 RUN set -eux; \
 	autoreconf -fi; \
-	./configure --enable-static-binary --with-static-deps=/opt/static; \
+	./configure --enable-static-binary --with-static-deps=/opt/static \
+		${PLUGINS:+--with-plugins="$PLUGINS"}; \
 	make -j"$(nproc)" ${VERSION:+VERSION="$VERSION"} ${COMMIT:+COMMIT="$COMMIT"} \
 		${CREATED:+BUILD_DATE="$CREATED"}; \
 	strip --strip-all -R .comment evapi; \
