@@ -564,6 +564,22 @@ evapi_site_new(struct event_base *base, struct evhttp *http, const char *name,
 	return s;
 }
 
+/* At teardown, before the plugins end: a request a handler still holds is
+ * lost now, so its gone callback runs while its plugin is loaded; freeing
+ * the connection later then calls nothing. */
+void
+evapi_site_abandon(struct evapi_site *s)
+{
+	struct evapi_conn *c;
+	int ph;
+
+	if (s == NULL)
+		return;
+	for (ph = 0; ph < EVAPI_PH_N; ph++)
+		for (c = s->q[ph].first; c != NULL; c = c->next)
+			evapi_serve_lost(c);
+}
+
 void
 evapi_site_free(struct evapi_site *s)
 {

@@ -165,6 +165,7 @@ struct evapi_site *evapi_site_new(struct event_base *base, struct evhttp *http,
 				  const char *name, struct evapi_limit *limit,
 				  unsigned header_timeout);
 /* After evhttp_free() of the site's evhttp: releases what is left. */
+void evapi_site_abandon(struct evapi_site *s);
 void evapi_site_free(struct evapi_site *s);
 /* The listener to pause and resume; NULL once closed (the drain). */
 void evapi_site_set_listener(struct evapi_site *s, struct evconnlistener *lev);

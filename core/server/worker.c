@@ -363,13 +363,18 @@ evapi_workers_teardown(struct evapi_server *srv)
 		if (srv->workers[i].thread_started)
 			pthread_join(srv->workers[i].thread, NULL);
 	/* From here no handler runs. One non-blocking turn of each loop
-	 * delivers answers plugins already queued there, fini answers what
-	 * still waits, and one more turn writes those answers before the
-	 * connections are freed. */
+	 * delivers answers plugins already queued there; what a handler
+	 * still holds past SHUTDOWN_TIMEOUT is then lost (its gone callback
+	 * runs while the plugin is loaded), fini runs, and one more turn
+	 * writes what fini sent before the connections are freed. */
 	evapi_http_stopped = 1;
 	for (i = 0; i < srv->nworkers; i++)
 		srv->workers[i].loop.stopped = 1;
 	turn_loops(srv);
+	if (srv->probe.site != NULL)
+		evapi_site_abandon(srv->probe.site);
+	for (i = 0; i < srv->nworkers; i++)
+		evapi_site_abandon(srv->workers[i].site);
 	evapi_host_fini(&srv->host);
 	turn_loops(srv);
 	evapi_drain_free();
