@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <evapi/plugin.h> /* EVAPI_OK, EVAPI_ERR */
+
 #define EVAPI_LISTEN_FDS_START 3
 
 struct evapi_activation {

@@ -12,6 +12,8 @@
 #include <sys/types.h>
 #include <sys/un.h>
 
+#include <evapi/plugin.h> /* EVAPI_OK, EVAPI_ERR */
+
 struct evapi_notify {
 	int fd; /* -1: no service manager listens */
 	struct sockaddr_un addr;
