@@ -175,6 +175,10 @@ def stuck_loop_stops_the_pings():
     # request lands on loop 1, i.e. loop 0 (the probe port's) still
     # answers meanwhile. Each try is bounded; a few suffice.
     for attempt in range(12):
+        # Both loops beat and pings flow before each stall (bounded).
+        n, deadline = len(m.pings()), time.monotonic() + 3
+        while len(m.pings()) < n + 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
         t = threading.Thread(target=http, args=(s.port, "/stall?ms=1500"),
                              kwargs={"timeout": 5})
         t0 = time.monotonic()
@@ -200,8 +204,11 @@ def stuck_loop_stops_the_pings():
     # since the previous one); after that none until loop 1 runs again.
     during = [x for x in p if t0 + 0.35 < x < t0 + 1.45]
     eq(during, [], f"pings while loop 1 was stuck (attempt {attempt + 1})")
+    check(any(x < t0 for x in p), "pings before the stall")
     check(any(x > t_end for x in p), "pings resume after the stall")
     gap = max(b - a for a, b in zip(p, p[1:]))
+    print(f"# attempt {attempt + 1}; stall {t0:.2f}-{t_end:.2f} s; pings at "
+          + " ".join(f"{x:.2f}" for x in p if t0 - 1 < x < t_end + 1))
     check(gap > 0.4, f"longest gap {gap:.2f} s exceeds WATCHDOG_USEC: the "
           "manager would restart the service")
 
