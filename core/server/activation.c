@@ -89,21 +89,34 @@ evapi_activation_pick(int n, const char *names, int *main_i, int *probe_i)
 	return n == 0 || *main_i >= 0 ? EVAPI_OK : EVAPI_ERR;
 }
 
+/* Is FD a listening TCP socket? */
+static int
+is_tcp_listener(int fd)
+{
+	int type = 0, listening = 0;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+	    type != SOCK_STREAM)
+		return 0;
+	len = sizeof(listening);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
+	    !listening)
+		return 0;
+	len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return 0;
+	return ss.ss_family == AF_INET || ss.ss_family == AF_INET6;
+}
+
 /* A listening TCP socket, made non-blocking and close-on-exec. */
 static int
 adopt(int fd, char *err, size_t errlen)
 {
-	int type = 0, listening = 0, fl;
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(type), alen = sizeof(ss);
+	int fl;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
-	    (len = sizeof(listening),
-	     getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len)) !=
-		    0 ||
-	    getsockname(fd, (struct sockaddr *)&ss, &alen) != 0 ||
-	    type != SOCK_STREAM || !listening ||
-	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
+	if (!is_tcp_listener(fd)) {
 		snprintf(err, errlen,
 			 "descriptor %d from LISTEN_FDS is not a listening "
 			 "TCP socket",
@@ -140,9 +153,11 @@ evapi_activation_take(struct evapi_activation *a, char *err, size_t errlen)
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
-	if (m >= 0 && adopt(EVAPI_LISTEN_FDS_START + m, err, errlen) != EVAPI_OK)
+	if (m >= 0 &&
+	    adopt(EVAPI_LISTEN_FDS_START + m, err, errlen) != EVAPI_OK)
 		return EVAPI_ERR;
-	if (p >= 0 && adopt(EVAPI_LISTEN_FDS_START + p, err, errlen) != EVAPI_OK)
+	if (p >= 0 &&
+	    adopt(EVAPI_LISTEN_FDS_START + p, err, errlen) != EVAPI_OK)
 		return EVAPI_ERR;
 	a->main_fd = m >= 0 ? EVAPI_LISTEN_FDS_START + m : -1;
 	a->probe_fd = p >= 0 ? EVAPI_LISTEN_FDS_START + p : -1;

@@ -26,14 +26,12 @@ int evapi_activation_count(const char *pid, const char *fds, pid_t self);
  * LISTEN_FDNAMES (':'-separated; "probe" names the probe socket, any
  * other name the main one) or, without names, by order. EVAPI_ERR when
  * the set does not fit (no main socket, two of a kind, N > 2). */
-int evapi_activation_pick(int n, const char *names, int *main_i,
-			  int *probe_i);
+int evapi_activation_pick(int n, const char *names, int *main_i, int *probe_i);
 
 /* Take the sockets from the environment (then unset LISTEN_*, so
  * nothing evapi starts takes them too): checked to be listening TCP
  * sockets, made non-blocking and close-on-exec. EVAPI_ERR with one line
  * in ERR. */
-int evapi_activation_take(struct evapi_activation *a, char *err,
-			  size_t errlen);
+int evapi_activation_take(struct evapi_activation *a, char *err, size_t errlen);
 
 #endif

@@ -33,8 +33,8 @@ close_all_listeners(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	evapi_core_log(EVAPI_LOG_INFO, "closing listeners", NULL);
-	evapi_notify_status(&srv->notify, "closing listeners, finishing "
-			    "requests in flight");
+	evapi_notify_status(&srv->notify,
+			    "closing listeners, finishing requests in flight");
 	for (i = 0; i < srv->nworkers; i++)
 		event_active(srv->workers[i].drain_ev, EV_TIMEOUT, 0);
 }

@@ -177,7 +177,8 @@ share_inherited(struct evapi_server *srv)
 	unsigned i;
 
 	for (i = 0; i < srv->nworkers; i++) {
-		srv->workers[i].fd = fcntl(srv->act.main_fd, F_DUPFD_CLOEXEC, 3);
+		srv->workers[i].fd =
+			fcntl(srv->act.main_fd, F_DUPFD_CLOEXEC, 3);
 		if (srv->workers[i].fd < 0)
 			evapi_die_config("cannot duplicate the inherited "
 					 "socket: %s",

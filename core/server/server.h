@@ -56,7 +56,7 @@ struct evapi_server {
 	struct evapi_limit *limit;
 	struct evapi_probe probe;
 	volatile int draining;
-	struct evapi_notify notify; /* NOTIFY_SOCKET (notify.c) */
+	struct evapi_notify notify;  /* NOTIFY_SOCKET (notify.c) */
 	struct evapi_activation act; /* LISTEN_FDS (activation.c) */
 	unsigned long served_direct, served_early, served_evhttp;
 };
