@@ -7,7 +7,7 @@ set -euo pipefail
 declare -A GROUPS_PKGS=(
 	[build]="build-essential autoconf automake libtool pkg-config libevent-dev libjson-c-dev libpq-dev"
 	[run]="postgresql"
-	[test]="python3 python3-h11 nodejs wrk postgresql curl util-linux iproute2 procps openssl"
+	[test]="python3 python3-h11 nodejs wrk postgresql curl util-linux iproute2 procps openssl systemd"
 	[static]="musl-tools dpkg-dev cmake"
 	[fuzz]="clang libclang-rt-14-dev"
 	[bench]="wrk nginx-light golang-go golang-github-lib-pq-dev"

@@ -33,6 +33,8 @@ close_all_listeners(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	evapi_core_log(EVAPI_LOG_INFO, "closing listeners", NULL);
+	evapi_notify_status(&srv->notify,
+			    "closing listeners, finishing requests in flight");
 	for (i = 0; i < srv->nworkers; i++)
 		event_active(srv->workers[i].drain_ev, EV_TIMEOUT, 0);
 }
@@ -72,6 +74,11 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	srv->draining = 1;
 	evapi_http_draining = 1;
 	evapi_core_log(EVAPI_LOG_INFO, "draining", "signal", name, NULL);
+	evapi_notify_send(&srv->notify, sig == SIGTERM
+						? "STOPPING=1\nSTATUS=draining "
+						  "(SIGTERM)"
+						: "STOPPING=1\nSTATUS=draining "
+						  "(SIGINT)");
 	evtimer_add(deadline_timer, &limit);
 	evtimer_add(drain_timer, &delay);
 }

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -92,6 +93,119 @@ listen_failed(const struct evapi_config *cfg, const char *name, unsigned port)
 			 cfg->bind_address, name, port, hint);
 }
 
+/* ---- sockets from the service manager (activation.c) ------------------ */
+
+/* PORT (or PROBE_PORT) and BIND_ADDRESS become the inherited socket's,
+ * so the start line and --healthcheck name what is really served. */
+static void
+describe_inherited(int fd, char *addr, size_t addrlen, unsigned *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	const void *ip;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return;
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		ip = &in6->sin6_addr;
+		*port = ntohs(in6->sin6_port);
+	} else {
+		struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+
+		ip = &in4->sin_addr;
+		*port = ntohs(in4->sin_port);
+	}
+	if (addr != NULL)
+		inet_ntop(ss.ss_family, ip, addr, (socklen_t)addrlen);
+}
+
+/* A socket filter a drain attached (http/accept.c drops new handshakes
+ * while the listener closes) would outlive evapi on a socket the manager
+ * keeps, and the next evapi would never see a connection. */
+static void
+detach_filter(int fd)
+{
+	int zero = 0;
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &zero, sizeof(zero));
+}
+
+void
+evapi_listen_inherit(struct evapi_server *srv)
+{
+	struct evapi_activation *a = &srv->act;
+	struct evapi_config *cfg = &srv->cfg;
+	char err[256];
+
+	if (evapi_activation_take(a, err, sizeof(err)) != EVAPI_OK)
+		evapi_die_config("configuration error: %s", err);
+	if (a->main_fd >= 0) {
+		detach_filter(a->main_fd);
+		describe_inherited(a->main_fd, cfg->bind_address,
+				   sizeof(cfg->bind_address), &cfg->port);
+	}
+	if (a->probe_fd >= 0) {
+		detach_filter(a->probe_fd);
+		describe_inherited(a->probe_fd, NULL, 0, &cfg->probe_port);
+	}
+}
+
+void
+evapi_listen_release(struct evapi_server *srv)
+{
+	int *fds[] = {&srv->act.main_fd, &srv->act.probe_fd};
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		if (*fds[i] < 0)
+			continue;
+		detach_filter(*fds[i]);
+		close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+/* Every loop accepts from its own duplicate of the one inherited socket:
+ * they share its queue (the manager bound it; nothing can bind another
+ * with SO_REUSEPORT next to it without privileges). evhttp closes the
+ * duplicates; the original is kept until evapi_listen_release. */
+static void
+share_inherited(struct evapi_server *srv)
+{
+	unsigned i;
+
+	for (i = 0; i < srv->nworkers; i++) {
+		srv->workers[i].fd =
+			fcntl(srv->act.main_fd, F_DUPFD_CLOEXEC, 3);
+		if (srv->workers[i].fd < 0)
+			evapi_die_config("cannot duplicate the inherited "
+					 "socket: %s",
+					 strerror(errno));
+	}
+}
+
+static void
+open_probe(struct evapi_server *srv)
+{
+	const struct evapi_config *cfg = &srv->cfg;
+	struct addr p;
+
+	if (srv->act.probe_fd >= 0) {
+		srv->probe.fd = fcntl(srv->act.probe_fd, F_DUPFD_CLOEXEC, 3);
+		if (srv->probe.fd < 0)
+			evapi_die_config("cannot duplicate the inherited "
+					 "probe socket: %s",
+					 strerror(errno));
+		return;
+	}
+	make_addr(cfg->bind_address, cfg->probe_port, &p);
+	srv->probe.fd = open_listener(&p, 0);
+	if (srv->probe.fd < 0)
+		listen_failed(cfg, "PROBE_PORT", cfg->probe_port);
+}
+
 void
 evapi_listen_open(struct evapi_server *srv)
 {
@@ -100,6 +214,12 @@ evapi_listen_open(struct evapi_server *srv)
 	unsigned i;
 	int first;
 
+	if (srv->act.main_fd >= 0) {
+		share_inherited(srv);
+		if (cfg->probe_port != 0)
+			open_probe(srv);
+		return;
+	}
 	if (make_addr(cfg->bind_address, cfg->port, &a) != EVAPI_OK)
 		evapi_die_config("configuration error: BIND_ADDRESS=%s",
 				 cfg->bind_address);
@@ -108,14 +228,8 @@ evapi_listen_open(struct evapi_server *srv)
 	first = open_listener(&a, 0);
 	if (first < 0)
 		listen_failed(cfg, "PORT", cfg->port);
-	if (cfg->probe_port != 0) {
-		struct addr p;
-
-		make_addr(cfg->bind_address, cfg->probe_port, &p);
-		srv->probe.fd = open_listener(&p, 0);
-		if (srv->probe.fd < 0)
-			listen_failed(cfg, "PROBE_PORT", cfg->probe_port);
-	}
+	if (cfg->probe_port != 0)
+		open_probe(srv);
 	if (srv->nworkers == 1) {
 		srv->workers[0].fd = first;
 		return;

@@ -18,6 +18,7 @@
 #include "http/respond.h"
 #include "http/serve.h"
 #include "server.h"
+#include "watchdog.h"
 #include "util/log.h"
 
 #include "build-info.h"
@@ -58,6 +59,23 @@ log_stop(const struct evapi_server *srv)
 		       NULL);
 }
 
+/* Listening, plugins started, loops about to run: the service manager
+ * may start what depends on evapi. */
+static void
+notify_ready(const struct evapi_server *srv)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof(msg),
+		 strchr(srv->cfg.bind_address, ':')
+			 ? "READY=1\nSTATUS=serving on [%s]:%u, %u workers%s"
+			 : "READY=1\nSTATUS=serving on %s:%u, %u workers%s",
+		 srv->cfg.bind_address, srv->cfg.port, srv->nworkers,
+		 srv->act.main_fd >= 0 ? " (socket from the service manager)"
+				       : "");
+	evapi_notify_send(&srv->notify, msg);
+}
+
 static int
 setup(struct evapi_server *srv)
 {
@@ -85,7 +103,12 @@ evapi_server_run(struct evapi_server *srv, int check_only)
 
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
-	if (setup(srv) != EVAPI_OK) {
+	srv->notify.fd = srv->act.main_fd = srv->act.probe_fd = -1;
+	if (!check_only) {
+		evapi_listen_inherit(srv);
+		evapi_notify_open(&srv->notify);
+	}
+	if (setup(srv) != EVAPI_OK || evapi_watchdog_start(srv) != EVAPI_OK) {
 		evapi_err("cannot set up the event loops");
 		goto out;
 	}
@@ -109,11 +132,13 @@ evapi_server_run(struct evapi_server *srv, int check_only)
 		evapi_err("cannot start worker threads");
 		goto out;
 	}
+	notify_ready(srv);
 	evapi_loop_enter(&srv->workers[0].loop);
 	event_base_dispatch(srv->workers[0].loop.base);
 	evapi_loop_enter(NULL);
 	evapi_workers_teardown(srv);
 	log_stop(srv);
+	evapi_notify_status(&srv->notify, "stopped");
 	rc = EVAPI_OK;
 out:
 	/* loopexit, not loopbreak: a thread that has not entered its loop yet
@@ -124,5 +149,7 @@ out:
 	if (srv->workers)
 		evapi_workers_teardown(srv);
 	evapi_bodies_free();
+	evapi_listen_release(srv);
+	evapi_notify_close(&srv->notify);
 	return rc;
 }

@@ -13,6 +13,8 @@
 #include "config/conf.h"
 #include "plugin/host.h"
 #include "plugin/loop.h"
+#include "server/activation.h"
+#include "server/notify.h"
 
 struct evhttp;
 struct evhttp_bound_socket;
@@ -54,6 +56,8 @@ struct evapi_server {
 	struct evapi_limit *limit;
 	struct evapi_probe probe;
 	volatile int draining;
+	struct evapi_notify notify;  /* NOTIFY_SOCKET (notify.c) */
+	struct evapi_activation act; /* LISTEN_FDS (activation.c) */
 	unsigned long served_direct, served_early, served_evhttp;
 };
 
@@ -66,6 +70,10 @@ int evapi_server_run(struct evapi_server *srv, int check_only);
 void evapi_listen_open(struct evapi_server *srv);
 /* ... and give them to evhttp. */
 int evapi_listen_attach(struct evapi_server *srv);
+/* Take the sockets the service manager passed, before the loops are set
+ * up (exits 78 when they do not fit); release them at the very end. */
+void evapi_listen_inherit(struct evapi_server *srv);
+void evapi_listen_release(struct evapi_server *srv);
 
 /* worker.c */
 int evapi_workers_setup(struct evapi_server *srv);

@@ -22,6 +22,7 @@
 #include "http/request.h"
 #include "http/serve.h"
 #include "server.h"
+#include "watchdog.h"
 #include "util/alloc.h"
 #include "util/log.h"
 
@@ -58,17 +59,22 @@ resolve_max_connections(const struct evapi_server *srv)
 
 /* epoll with a changelist: reading and writing turn off and on around
  * every response; the changelist folds each pair into one epoll_ctl per
- * loop turn instead of one per change. evapi never dup()s a socket, the
- * one case the changelist gets wrong. */
+ * loop turn instead of one per change. A dup()ed socket is the one case
+ * the changelist gets wrong; evapi dup()s only an inherited socket. */
 static struct event_base *
-new_base(void)
+new_base(const struct evapi_server *srv)
 {
 	struct event_config *cfg = event_config_new();
 	struct event_base *base;
 
 	if (cfg == NULL)
 		return NULL;
-	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	/* The manager keeps the inherited socket open: a deletion still in
+	 * the changelist when evhttp closes a duplicate would leave it in
+	 * the epoll set, ready for ever once connections queue. */
+	if (srv->act.main_fd < 0)
+		event_config_set_flag(cfg,
+				      EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
 	base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
 	return base;
@@ -108,7 +114,7 @@ static int
 setup_one(struct evapi_server *srv, struct evapi_worker *w)
 {
 	w->srv = srv;
-	w->loop.base = new_base();
+	w->loop.base = new_base(srv);
 	w->loop.index = w->id;
 	if (w->loop.base == NULL)
 		return EVAPI_ERR;
@@ -378,6 +384,7 @@ evapi_workers_teardown(struct evapi_server *srv)
 	evapi_host_fini(&srv->host);
 	turn_loops(srv);
 	evapi_drain_free();
+	evapi_watchdog_free();
 	free_probe(srv);
 	for (i = 0; i < srv->nworkers; i++)
 		free_worker(srv, &srv->workers[i]);

@@ -11,6 +11,10 @@
 #     labels, user; run: healthy through its own HEALTHCHECK, /health,
 #     /version (= build args), uid 10001 (not 0), published on 127.0.0.1 only,
 #     SIGTERM -> exit 0
+#  3b. the pod of deploy/kubernetes (pod.py): manifests validated (tests/k8s),
+#     the static image run with the pod spec's constraints and probed as the
+#     kubelet does: started/ready/live, db down -> unready but live, never
+#     restarted, SIGTERM -> unready within a readiness period, exit 0 in grace
 #  4. debug target built alongside 3 (waited for before any other build)
 #  5. compose stack: api healthy only after db, /ready 200, db stopped ->
 #     503, db started -> 200, no password in logs
@@ -350,6 +354,34 @@ run_static() {
 	STANDALONE=""
 }
 
+# ---- 3b. the pod of deploy/kubernetes ------------------------------------------------
+
+# tests/k8s (the manifests against the API schema; it installs the npm
+# packages pod.py reads the manifests with), then pod.py: the static image
+# with the pod's constraints, probed as the kubelet probes it.
+pod_like_run() {
+	local out line rc=1
+	if out=$(timeout 900 "$ROOT/tests/k8s/run.sh" 2>&1); then
+		pass "pod: deploy/kubernetes validated against the API schema ($(grep -c '^ok ' <<<"$out") checks)"
+	else
+		printf '%s\n' "$out" | tail -n 40
+		fail "pod: deploy/kubernetes checks (tests/k8s/run.sh)"
+		return
+	fi
+	local before=$FAILS
+	while IFS= read -r line; do
+		case $line in
+		"PASS "*) pass "${line#PASS }" ;;
+		"FAIL "*) fail "${line#FAIL }" ;;
+		*" passed, "*" failed") ;;
+		rc=*) rc=${line#rc=} ;;
+		*) echo "$line" ;;
+		esac
+	done < <(timeout 300 python3 "$HERE/pod.py" "$TAG:static" docker.io/library/postgres:16-alpine 2>&1; echo "rc=$?")
+	# An error that reported no FAIL line (a crash, the time limit).
+	if [[ $rc != 0 && $FAILS == "$before" ]]; then fail "pod: pod.py exited $rc"; fi
+}
+
 # ---- 4. compose --------------------------------------------------------------------
 
 compose_env() {
@@ -553,6 +585,8 @@ main() {
 	check_image "$TAG:static" static
 	run_static
 	timing "static image checks"
+	pod_like_run
+	timing "pod-like run (deploy/kubernetes)"
 	if wait_debug_build; then check_image "$TAG:debug" debug; fi
 	timing "rest of the debug image build"
 	compose_env
