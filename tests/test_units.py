@@ -170,7 +170,8 @@ def make_install_puts_the_units():
                         *targets], env=env, capture_output=True, text=True,
                        timeout=120)
     eq(r.returncode, 0, r.stderr)
-    unitdir = dest + m.group(1).strip()
+    prefix = re.search(r"(?m)^prefix = (.*)$", mk).group(1).strip()
+    unitdir = dest + re.sub(r"\$[{(]prefix[})]", prefix, m.group(1).strip())
     eq(sorted(os.listdir(unitdir)), ["evapi.service", "evapi.socket"])
     eq(read(os.path.join(unitdir, "evapi.service")), read(SERVICE))
     envfile = dest + settings(read(SERVICE))["EnvironmentFile"][0]

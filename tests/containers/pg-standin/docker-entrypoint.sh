@@ -68,7 +68,7 @@ run_init_files() {
 			if [[ -x $f ]]; then log "running $f"; "$f"; else log "sourcing $f"; . "$f"; fi ;;
 		*.sql) log "running $f"; psql_init --dbname "$POSTGRES_DB" -f "$f" ;;
 		*.sql.gz) log "running $f"; gunzip -c "$f" | psql_init --dbname "$POSTGRES_DB" ;;
-		*) [[ -e $f ]] && log "ignoring $f" ;;
+		*) if [[ -e $f ]]; then log "ignoring $f"; fi ;;
 		esac
 	done
 }
