@@ -1,6 +1,8 @@
 #!/bin/bash
 # scripts/deps.sh GROUP... - install the Debian packages a step needs, only
-# those missing. Groups: build, test, static, fuzz, bench.
+# those missing. Groups: build, test, static, cross, fuzz, bench. (The cross
+# compilers come with scripts/static-deps.sh --arch, which adds the dpkg
+# architecture they need.)
 # As root it runs apt-get itself; otherwise through sudo when available.
 set -euo pipefail
 
@@ -9,6 +11,7 @@ declare -A GROUPS_PKGS=(
 	[run]="postgresql"
 	[test]="python3 python3-h11 nodejs wrk postgresql curl util-linux iproute2 procps openssl systemd"
 	[static]="musl-tools dpkg-dev cmake"
+	[cross]="qemu-user-static binfmt-support"
 	[fuzz]="clang libclang-rt-14-dev"
 	[bench]="wrk nginx-light golang-go golang-github-lib-pq-dev"
 )

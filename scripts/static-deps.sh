@@ -1,26 +1,47 @@
 #!/usr/bin/env bash
-# static-deps.sh - build the static (musl, x86_64) libraries a fully static
-# evapi binary links against: OpenSSL, libevent, json-c and libpq (+ libpgcommon.a,
-# libpgport.a; PostgreSQL 15 client, no GSSAPI/LDAP/readline/zlib/ICU, with OpenSSL).
+# static-deps.sh - build the static musl libraries a fully static evapi binary
+# links against: OpenSSL, libevent, json-c and libpq (+ libpgcommon.a, libpgport.a;
+# PostgreSQL 15 client, no GSSAPI/LDAP/readline/zlib/ICU, with OpenSSL), for x86_64
+# or aarch64, natively or cross-compiled from the other one.
 # With --shared, the same pinned sources and options as musl shared libraries
 # (libssl.so.3, libcrypto.so.3, libevent*-2.1.so.7, libjson-c.so.5, libpq.so.5) for a
 # dynamic musl evapi with plugin .so files (the Dockerfile's debug image).
 #
 # Usage:
-#   scripts/static-deps.sh [PREFIX]            build into PREFIX
-#   scripts/static-deps.sh --shared PREFIX     shared musl libraries into PREFIX (its own
-#                                              prefix: stamps are per prefix)
+#   scripts/static-deps.sh [--arch ARCH] [PREFIX]         build into PREFIX
+#   scripts/static-deps.sh [--arch ARCH] --shared PREFIX  shared musl libraries into
+#                                              PREFIX (its own prefix: stamps are per prefix)
 #   scripts/static-deps.sh --print-pins SRCPKG=DEBVERSION...
 #                                              download source packages, print pin lines
+# ARCH: x86_64 or aarch64 (Debian/Docker names amd64 and arm64 work too); default:
+# this machine's. A prefix holds one architecture.
+#
+# Cross-compiling (aarch64 on x86_64, or the reverse) uses Debian packages only:
+# the target's musl-dev and linux-libc-dev through dpkg multiarch (the script runs
+# `dpkg --add-architecture`) and the gcc/binutils cross packages. musl-dev of a
+# foreign architecture ships a ready musl wrapper for that cross gcc
+# (/usr/bin/aarch64-linux-musl-gcc, with its specs file), the same kind of wrapper
+# the native x86_64-linux-musl-gcc (= musl-gcc) is: the same musl 1.2.3, gcc 12.2
+# and recipe for both architectures, nothing built or fetched from outside Debian.
+#
 # Environment:
+#   STATIC_DEPS_ARCH    target architecture (the --arch option wins)
 #   STATIC_DEPS_PREFIX  install prefix (default: $PWD/.static-deps/prefix; the argument wins)
 #   STATIC_DEPS_WORK    download/build/log dir (default: the .static-deps/ dir next to PREFIX)
 #   STATIC_DEPS_JOBS    parallel make jobs (default: nproc)
 #   STATIC_DEPS_CFLAGS  compiler flags (default: -Os -ffunction-sections -fdata-sections)
 #
-# Linking against the result (what configure should do):
+# Linking against the result (what configure --with-static-deps=PREFIX does):
 #   PKG_CONFIG_LIBDIR=$PREFIX/lib/pkgconfig pkg-config --static --cflags --libs libevent json-c libpq
-#   CC=musl-gcc, LDFLAGS="-static -Wl,--gc-sections"
+#   CC=$PREFIX/bin/ARCH-linux-musl-gcc, LDFLAGS="-static -Wl,--gc-sections"
+# PREFIX/bin holds the toolchain the libraries were built with (ARCH-linux-musl-gcc,
+# -ar, -ranlib, -nm, -strip, ...), named as autoconf's --host=ARCH-linux-musl expects;
+# PREFIX/lib/static-deps/host names the target.
+#
+# Reproducible: the libraries do not depend on PREFIX, the work dir or the time of
+# the build (fixed compiled-in paths, -ffile-prefix-map, deterministic archives,
+# SOURCE_DATE_EPOCH from each package's debian/changelog), so two builds of the same
+# pins give byte-identical archives.
 #
 # Sources are Debian source packages fetched with `apt-get source` (a deb-src entry is
 # added when none exists; needs root). Every downloaded file is checked against the
@@ -45,7 +66,7 @@ readonly LIBRARIES=(openssl libevent json-c libpq)
 readonly APT_INSTALL=(apt-get install -y -o DPkg::Lock::Timeout=900 --no-install-recommends)
 # Build tools (Debian packages). bison/flex are not needed: the PostgreSQL tarball
 # ships the generated parsers. dpkg-dev brings dpkg-source, patch, xz-utils, bzip2.
-readonly TOOL_PKGS=(musl-tools linux-libc-dev autoconf automake libtool cmake dpkg-dev make perl pkg-config)
+readonly COMMON_TOOL_PKGS=(autoconf automake libtool cmake dpkg-dev make perl pkg-config)
 readonly SRC_LIST=/etc/apt/sources.list.d/static-deps-src
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -58,6 +79,34 @@ die() { printf 'static-deps: ERROR: %s\n' "$*" >&2; exit 1; }
 say() { printf 'static-deps: %s\n' "$*"; }
 
 # --- configuration ------------------------------------------------------------------
+
+# ARCH (GNU name), DEB_ARCH (Debian's), TRIPLET (autoconf --host), BUILD_TRIPLET,
+# CROSS and the Debian packages of the toolchain for that target.
+setup_arch() {
+    local want=${1:-${STATIC_DEPS_ARCH:-}} build
+    build=$(uname -m)
+    case $build in
+        x86_64 | aarch64) ;;
+        *) die "unsupported build machine $build (x86_64 or aarch64)" ;;
+    esac
+    case ${want:-$build} in
+        x86_64 | amd64) ARCH=x86_64 DEB_ARCH=amd64 ;;
+        aarch64 | arm64) ARCH=aarch64 DEB_ARCH=arm64 ;;
+        *) die "unsupported architecture '$want' (x86_64/amd64 or aarch64/arm64)" ;;
+    esac
+    TRIPLET=$ARCH-linux-musl
+    BUILD_TRIPLET=$build-pc-linux-gnu
+    # musl-dev brings $TRIPLET-gcc; linux-libc-dev the target's <asm/...> headers.
+    TOOL_PKGS=("${COMMON_TOOL_PKGS[@]}" "musl-dev:$DEB_ARCH" "linux-libc-dev:$DEB_ARCH")
+    if [[ $ARCH == "$build" ]]; then
+        CROSS=no
+        # musl-tools: musl-gcc, which the docs and older prefixes use.
+        TOOL_PKGS+=(gcc binutils musl-tools)
+    else
+        CROSS=yes
+        TOOL_PKGS+=("gcc-${ARCH//_/-}-linux-gnu" "binutils-${ARCH//_/-}-linux-gnu")
+    fi
+}
 
 # Resolve PREFIX and WORK to absolute paths; WORK defaults to .static-deps/ next to
 # PREFIX (or PREFIX's parent itself when that already is .static-deps/).
@@ -102,6 +151,13 @@ load_versions() {
     done
 }
 
+# A prefix holds one architecture: refuse to mix (stamps would look current).
+check_prefix_arch() {
+    local f=$PREFIX/lib/static-deps/host
+    [[ ! -f $f || $(<"$f") == "$TRIPLET" ]] ||
+        die "$PREFIX holds $(<"$f") libraries, not $TRIPLET: use another prefix for --arch $ARCH"
+}
+
 # --- build tools and apt --------------------------------------------------------------
 
 is_root() { [[ $(id -u) -eq 0 ]]; }
@@ -119,10 +175,9 @@ apt_update() {
 
 # Install missing build tools (Debian, root), else fail with the list.
 ensure_tools() {
-    [[ $(uname -m) == x86_64 ]] || die "only x86_64 is supported (this is $(uname -m))"
     if ! command -v dpkg-query >/dev/null; then
         local c
-        for c in musl-gcc autoreconf automake libtoolize cmake dpkg-source make perl pkg-config; do
+        for c in "$TRIPLET-gcc" "$ARCH-linux-gnu-ar" autoreconf automake libtoolize cmake dpkg-source make perl pkg-config; do
             command -v "$c" >/dev/null || die "missing build tool '$c' (not Debian: install it yourself)"
         done
         return 0
@@ -133,6 +188,13 @@ ensure_tools() {
     done
     [[ ${#missing[@]} -eq 0 ]] && return 0
     is_root || die "missing packages: ${missing[*]} (run as root, or: sudo ${APT_INSTALL[*]} ${missing[*]})"
+    # A foreign target's musl-dev/linux-libc-dev come through dpkg multiarch.
+    if [[ $DEB_ARCH != "$(dpkg --print-architecture)" ]] &&
+        ! dpkg --print-foreign-architectures | grep -qx "$DEB_ARCH"; then
+        say "dpkg --add-architecture $DEB_ARCH"
+        dpkg --add-architecture "$DEB_ARCH"
+        APT_UPDATED=0
+    fi
     apt_update
     say "installing ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive "${APT_INSTALL[@]}" "${missing[@]}" >"$WORK/logs/apt-install.log" 2>&1 \
@@ -282,7 +344,7 @@ openssl_outputs() { echo lib/libssl.a lib/libcrypto.a lib/pkgconfig/libssl.pc in
 openssl_flags() { echo "${OPENSSL_OPTS[*]}"; }
 openssl_configure() {
     cd "$OBJ"
-    "$SRC/Configure" linux-x86_64 "${OPENSSL_OPTS[@]}" \
+    "$SRC/Configure" "linux-$ARCH" "${OPENSSL_OPTS[@]}" \
         --prefix="$PREFIX" --libdir=lib --openssldir=/etc/ssl
     # Configure takes CFLAGS from the environment instead of its -O3 default; check it.
     grep -q -- "^CFLAGS=$CFLAGS" Makefile
@@ -308,7 +370,8 @@ libevent_autoreconf() { cd "$SRC" && autoreconf -fi; }
 libevent_configure() {
     cd "$OBJ"
     # shellcheck disable=SC2046
-    "$SRC/configure" --prefix="$PREFIX" --disable-dependency-tracking $(libevent_flags)
+    "$SRC/configure" --prefix="$PREFIX" --host="$TRIPLET" --build="$BUILD_TRIPLET" \
+        --disable-dependency-tracking $(libevent_flags)
 }
 libevent_make() { cd "$OBJ" && make -j"$JOBS" V=1; }
 # The libtool .la files would make a libtool-based link prefer shared-style deps.
@@ -323,8 +386,7 @@ build_libevent() {
 json-c_outputs() { echo lib/libjson-c.a lib/pkgconfig/json-c.pc include/json-c/json.h; }
 json-c_flags() { echo "MinSizeRel -DBUILD_SHARED_LIBS=OFF -DBUILD_STATIC_LIBS=ON -DDISABLE_EXTRA_LIBS=ON -DBUILD_TESTING=OFF -DBUILD_APPS=OFF"; }
 json-c_configure() {
-    # CC holds flags (musl-gcc -idirafter ...); CMake wants the bare compiler.
-    cmake -S "$SRC" -B "$OBJ" -DCMAKE_C_COMPILER=musl-gcc -DCMAKE_C_FLAGS="$KH_FLAG $CFLAGS" \
+    cmake -S "$SRC" -B "$OBJ" "${CMAKE_TOOLCHAIN[@]}" -DCMAKE_C_FLAGS="$CFLAGS" \
         -DCMAKE_BUILD_TYPE=MinSizeRel -DCMAKE_INSTALL_PREFIX="$PREFIX" -DCMAKE_INSTALL_LIBDIR=lib \
         -DBUILD_SHARED_LIBS=OFF -DBUILD_STATIC_LIBS=ON -DDISABLE_EXTRA_LIBS=ON \
         -DBUILD_TESTING=OFF -DBUILD_APPS=OFF -DCMAKE_VERBOSE_MAKEFILE=ON
@@ -349,7 +411,7 @@ libpq_flags() {
 libpq_configure() {
     cd "$OBJ"
     # shellcheck disable=SC2046
-    "$SRC/configure" --prefix="$PREFIX" $(libpq_flags) \
+    "$SRC/configure" --prefix="$PREFIX" --host="$TRIPLET" --build="$BUILD_TRIPLET" $(libpq_flags) \
         --with-includes="$PREFIX/include" --with-libraries="$PREFIX/lib"
 }
 # Build only in src/common and src/port: Debian's patches (50-per-version-dirs,
@@ -358,16 +420,17 @@ libpq_configure() {
 libpq_make() {
     cd "$OBJ"
     make -j"$JOBS" -C src/include
-    make -j"$JOBS" -C src/common
-    make -j"$JOBS" -C src/port
+    # AROPT: PostgreSQL's own ar flags (crs), plus D for deterministic archives.
+    make -j"$JOBS" -C src/common AROPT=crsD
+    make -j"$JOBS" -C src/port AROPT=crsD
     # all-static-lib: no libpq.so (its "no exit() calls" check fails on a static libcrypto).
-    make -j"$JOBS" -C src/interfaces/libpq all-static-lib
+    make -j"$JOBS" -C src/interfaces/libpq all-static-lib AROPT=crsD
 }
 libpq_install() {
     cd "$OBJ"
     mkdir -p "$PREFIX/include" "$PREFIX/lib/pkgconfig"
     # install-lib-static installs no libpq.pc, hence the explicit pc targets.
-    make -C src/interfaces/libpq install-lib-static libpq.pc install-lib-pc
+    make -C src/interfaces/libpq install-lib-static libpq.pc install-lib-pc AROPT=crsD
     cp "$SRC/src/interfaces/libpq/libpq-fe.h" "$SRC/src/interfaces/libpq/libpq-events.h" \
         "$SRC/src/include/postgres_ext.h" src/include/pg_config_ext.h "$PREFIX/include/"
     cp src/common/libpgcommon.a src/port/libpgport.a "$PREFIX/lib/"
@@ -396,7 +459,7 @@ shared_openssl_flags() { shared_openssl_opts | tr '\n' ' '; }
 shared_openssl_configure() {
     cd "$OBJ"
     # shellcheck disable=SC2046  # one option per line
-    "$SRC/Configure" linux-x86_64 $(shared_openssl_opts) \
+    "$SRC/Configure" "linux-$ARCH" $(shared_openssl_opts) \
         --prefix="$PREFIX" --libdir=lib --openssldir=/etc/ssl
     grep -q -- "^CFLAGS=$CFLAGS" Makefile
 }
@@ -414,7 +477,8 @@ shared_libevent_flags() { echo "--enable-shared --disable-static --disable-opens
 shared_libevent_configure() {
     cd "$OBJ"
     # shellcheck disable=SC2046
-    "$SRC/configure" --prefix="$PREFIX" --disable-dependency-tracking $(shared_libevent_flags)
+    "$SRC/configure" --prefix="$PREFIX" --host="$TRIPLET" --build="$BUILD_TRIPLET" \
+        --disable-dependency-tracking $(shared_libevent_flags)
 }
 build_shared_libevent() {
     run_step shared-libevent autoreconf libevent_autoreconf
@@ -426,7 +490,7 @@ build_shared_libevent() {
 shared_json-c_outputs() { echo lib/libjson-c.so.5 lib/pkgconfig/json-c.pc include/json-c/json.h; }
 shared_json-c_flags() { echo "MinSizeRel -DBUILD_SHARED_LIBS=ON -DBUILD_STATIC_LIBS=OFF -DDISABLE_EXTRA_LIBS=ON -DBUILD_TESTING=OFF -DBUILD_APPS=OFF"; }
 shared_json-c_configure() {
-    cmake -S "$SRC" -B "$OBJ" -DCMAKE_C_COMPILER=musl-gcc -DCMAKE_C_FLAGS="$KH_FLAG $CFLAGS" \
+    cmake -S "$SRC" -B "$OBJ" "${CMAKE_TOOLCHAIN[@]}" -DCMAKE_C_FLAGS="$CFLAGS" \
         -DCMAKE_BUILD_TYPE=MinSizeRel -DCMAKE_INSTALL_PREFIX="$PREFIX" -DCMAKE_INSTALL_LIBDIR=lib \
         -DBUILD_SHARED_LIBS=ON -DBUILD_STATIC_LIBS=OFF -DDISABLE_EXTRA_LIBS=ON \
         -DBUILD_TESTING=OFF -DBUILD_APPS=OFF -DCMAKE_VERBOSE_MAKEFILE=ON
@@ -446,7 +510,8 @@ shared_libpq_flags() { echo "--disable-rpath all-shared-lib install-lib-shared";
 shared_libpq_configure() {
     cd "$OBJ"
     # shellcheck disable=SC2046
-    LD_LIBRARY_PATH=$PREFIX/lib "$SRC/configure" --prefix="$PREFIX" $(libpq_flags) --disable-rpath \
+    LD_LIBRARY_PATH=$PREFIX/lib "$SRC/configure" --prefix="$PREFIX" --host="$TRIPLET" \
+        --build="$BUILD_TRIPLET" $(libpq_flags) --disable-rpath \
         --with-includes="$PREFIX/include" --with-libraries="$PREFIX/lib"
 }
 # libpgcommon/libpgport go into libpq.so itself (their _shlib variants, PIC).
@@ -481,9 +546,11 @@ lib_fn() { if [[ $MODE == static ]]; then echo "${1}_$2"; else echo "${MODE}_${1
 stamp_text() {
     local lib=$1 pkg=${SRCPKG[$1]} ver=${SRCVER[$1]} hash
     hash=$( {
-        echo "$PREFIX" "$CFLAGS" "${PIN[${pkg}_${ver#*:}.dsc]:-}"
-        musl-gcc -dumpfullversion
-        dpkg-query -W -f='${Version}\n' musl-dev 2>/dev/null || true
+        echo "$PREFIX" "$CFLAGS" "${PIN[${pkg}_${ver#*:}.dsc]:-}" "$TRIPLET"
+        "$CC" -dumpmachine
+        "$CC" -dumpfullversion
+        dpkg-query -W -f='${Version}\n' "musl-dev:$DEB_ARCH" 2>/dev/null || true
+        declare -f setup_compiler write_toolchain
         "${lib}_flags"
         # shellcheck disable=SC2046  # function names contain no whitespace
         declare -f "build_$lib" $(compgen -A function "${lib}_")
@@ -517,6 +584,10 @@ build_lib() {
     [[ $MODE == static ]] || tree=$MODE-$lib
     BUILD=$WORK/build/$tree SRC=$WORK/build/$tree/src OBJ=$WORK/build/$tree/obj
     extract_source "$lib"
+    # Build dates some build systems record (OpenSSL's "built on"): the date of the
+    # pinned Debian revision, not of this build.
+    SOURCE_DATE_EPOCH=$(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Timestamp)
+    export SOURCE_DATE_EPOCH
     if [[ $MODE == static ]]; then "build_$lib"; else "build_${MODE}_$lib"; fi
     mkdir -p "$PREFIX/.stamps"
     stamp_text "$lib" >"$PREFIX/.stamps/$lib"
@@ -524,19 +595,63 @@ build_lib() {
     rm -rf "$BUILD"
 }
 
-# musl-gcc passes -nostdinc, hiding the kernel headers OpenSSL needs (<linux/mman.h>);
-# expose only linux/, asm/ and asm-generic/ (not glibc's headers) via -idirafter.
-setup_compiler() {
-    local kh=$WORK/kernel-headers
-    mkdir -p "$kh"
-    [[ -d /usr/include/linux ]] || die "kernel headers missing (apt-get install linux-libc-dev)"
+# The toolchain of this prefix in $PREFIX/bin, named as autoconf's --host=$TRIPLET
+# looks for it, so that these libraries and evapi's configure (--with-static-deps)
+# compile with the same one. gcc: Debian's musl wrapper for the target
+# (/usr/bin/$TRIPLET-gcc from musl-dev: musl's specs on the native or the cross gcc).
+# musl's specs pass -nostdinc, hiding the kernel headers OpenSSL needs
+# (<linux/mman.h>): the wrapper adds only the target's linux/, asm/ and asm-generic/
+# (not glibc's headers) with -idirafter, found relative to itself so that the
+# compiler's command line (which OpenSSL records) names no path of this machine.
+write_toolchain() {
+    local bin=$PREFIX/bin kh=$PREFIX/lib/static-deps/kernel-headers t
+    [[ -d /usr/include/linux && -d /usr/include/$ARCH-linux-gnu/asm ]] ||
+        die "kernel headers of $ARCH missing (apt-get install linux-libc-dev:$DEB_ARCH)"
+    [[ -x /usr/bin/$TRIPLET-gcc ]] || die "/usr/bin/$TRIPLET-gcc missing (apt-get install musl-dev:$DEB_ARCH)"
+    mkdir -p "$bin" "$kh"
     ln -sfn /usr/include/linux "$kh/linux"
     ln -sfn /usr/include/asm-generic "$kh/asm-generic"
-    ln -sfn /usr/include/x86_64-linux-gnu/asm "$kh/asm"
-    KH_FLAG="-idirafter $kh"
+    ln -sfn "/usr/include/$ARCH-linux-gnu/asm" "$kh/asm"
+    # aarch64: gcc 12 calls libgcc's outline atomics, whose initialiser needs
+    # __getauxval, which musl 1.2.3 lacks (link error in lse-init.o): inline
+    # ARMv8.0 atomics instead, which run on every aarch64 CPU.
+    local arch_flags=""
+    [[ $ARCH != aarch64 ]] || arch_flags="-mno-outline-atomics "
+    cat >"$bin/$TRIPLET-gcc.tmp" <<-EOF
+		#!/bin/sh
+		# Written by scripts/static-deps.sh: Debian's musl gcc for $TRIPLET, plus the
+		# kernel headers of this prefix.
+		exec /usr/bin/$TRIPLET-gcc $arch_flags"\$@" -idirafter "\${0%/*}/../lib/static-deps/kernel-headers"
+	EOF
+    chmod 755 "$bin/$TRIPLET-gcc.tmp"
+    mv "$bin/$TRIPLET-gcc.tmp" "$bin/$TRIPLET-gcc"
+    for t in ar ranlib nm strip objcopy objdump readelf; do
+        [[ -x /usr/bin/$ARCH-linux-gnu-$t ]] ||
+            die "/usr/bin/$ARCH-linux-gnu-$t missing (apt-get install binutils-${ARCH//_/-}-linux-gnu)"
+        ln -sfn "/usr/bin/$ARCH-linux-gnu-$t" "$bin/$TRIPLET-$t"
+    done
+    echo "$TRIPLET" >"$PREFIX/lib/static-deps/host"
+}
+
+setup_compiler() {
+    write_toolchain
+    export PATH=$PREFIX/bin:$PATH
     # -ffile-prefix-map: __FILE__ strings (libevent asserts) name "LIB/src/x.c", not
     # this machine's build path, so the binary does not depend on where it was built.
-    export CC="musl-gcc $KH_FLAG" CFLAGS="$CFLAGS_OPT -ffile-prefix-map=$WORK/build/="
+    export CC=$TRIPLET-gcc CFLAGS="$CFLAGS_OPT -ffile-prefix-map=$WORK/build/="
+    # The target's binutils (libtool, OpenSSL and PostgreSQL read these), and
+    # deterministic archives (D: zero timestamps, uids and modes; Debian's default
+    # too, said explicitly).
+    export AR=$TRIPLET-ar RANLIB=$TRIPLET-ranlib NM=$TRIPLET-nm STRIP=$TRIPLET-strip \
+        OBJDUMP=$TRIPLET-objdump ARFLAGS=rD AR_FLAGS=crD
+    # CMake (json-c): the same tools by full path; cross-compiling when the target is
+    # not this machine.
+    CMAKE_TOOLCHAIN=(-DCMAKE_C_COMPILER="$PREFIX/bin/$TRIPLET-gcc"
+        -DCMAKE_AR="$PREFIX/bin/$TRIPLET-ar" -DCMAKE_RANLIB="$PREFIX/bin/$TRIPLET-ranlib"
+        "-DCMAKE_C_ARCHIVE_CREATE=<CMAKE_AR> qcD <TARGET> <LINK_FLAGS> <OBJECTS>"
+        "-DCMAKE_C_ARCHIVE_APPEND=<CMAKE_AR> qD <TARGET> <LINK_FLAGS> <OBJECTS>"
+        "-DCMAKE_C_ARCHIVE_FINISH=<CMAKE_RANLIB> -D <TARGET>")
+    [[ $CROSS == no ]] || CMAKE_TOOLCHAIN+=(-DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR="$ARCH")
     # Keep host pkg-config files (glibc builds) out of the configure checks.
     export PKG_CONFIG_LIBDIR=$PREFIX/lib/pkgconfig
     unset PKG_CONFIG_PATH CPPFLAGS LDFLAGS LIBS
@@ -545,7 +660,7 @@ setup_compiler() {
 summary() {
     local lib f files=(libssl.a libcrypto.a libevent.a libevent_core.a libjson-c.a libpq.a libpgcommon.a libpgport.a)
     echo
-    say "prefix: $PREFIX ($MODE)"
+    say "prefix: $PREFIX ($MODE, $TRIPLET)"
     for lib in "${LIBRARIES[@]}"; do
         printf '  %-9s %s %s\n' "$lib" "${SRCPKG[$lib]}" "${SRCVER[$lib]}"
     done
@@ -555,10 +670,11 @@ summary() {
         printf '  %-26s %10s bytes\n' "$f" "$(stat -L -c %s "$PREFIX/lib/$f")"
     done
     if [[ $MODE == static ]]; then
-        echo "  link: PKG_CONFIG_LIBDIR=$PREFIX/lib/pkgconfig pkg-config --static --cflags --libs libevent json-c libpq"
+        echo "  evapi: ./configure --host=$TRIPLET --enable-static-binary --with-static-deps=$PREFIX"
     else
-        echo "  link: PKG_CONFIG_LIBDIR=$PREFIX/lib/pkgconfig CC=musl-gcc ./configure ... (needs RUNPATH or"
-        echo "        LD_LIBRARY_PATH=$PREFIX/lib at run time; the musl loader is /lib/ld-musl-x86_64.so.1)"
+        echo "  link: PKG_CONFIG_LIBDIR=$PREFIX/lib/pkgconfig ./configure --host=$TRIPLET CC=$PREFIX/bin/$TRIPLET-gcc ..."
+        echo "        (needs RUNPATH or LD_LIBRARY_PATH=$PREFIX/lib at run time; the musl loader is"
+        echo "        /lib/ld-musl-$ARCH.so.1)"
     fi
 }
 
@@ -588,14 +704,27 @@ main() {
         print_pins "$@"
         return
     fi
-    if [[ ${1:-} == --shared ]]; then
-        [[ -n ${2:-} ]] || die "usage: $0 --shared PREFIX"
-        MODE=shared
-        shift
-    fi
-    [[ ${1:-} != -* ]] || die "usage: $0 [PREFIX] | --shared PREFIX | --print-pins SRCPKG=DEBVERSION..."
+    local arch=""
+    while [[ ${1:-} == -* ]]; do
+        case $1 in
+            --arch)
+                [[ -n ${2:-} ]] || die "usage: $0 --arch ARCH ..."
+                arch=$2
+                shift 2
+                ;;
+            --arch=*) arch=${1#--arch=}; shift ;;
+            --shared)
+                [[ -n ${2:-} ]] || die "usage: $0 --shared PREFIX"
+                MODE=shared
+                shift
+                ;;
+            *) die "usage: $0 [--arch ARCH] [--shared] [PREFIX] | --print-pins SRCPKG=DEBVERSION..." ;;
+        esac
+    done
+    setup_arch "$arch"
     setup_dirs "${1:-}"
     load_versions
+    check_prefix_arch
     # One run per work dir at a time (a second run waits instead of corrupting trees).
     exec 9>"$WORK/.lock"
     flock -w 3600 9 || die "another static-deps.sh run holds $WORK/.lock"
