@@ -134,7 +134,7 @@ setup_dirs() {
 
 # Read scripts/static-deps.versions into SRCPKG[lib], SRCVER[lib], PIN[file].
 load_versions() {
-    declare -gA SRCPKG=() SRCVER=() PIN=()
+    declare -gA SRCPKG=() SRCVER=() PIN=() TOOLCHAIN=()
     [[ -r $VERSIONS_FILE ]] || die "missing $VERSIONS_FILE"
     local kind a b c
     while read -r kind a b c; do
@@ -142,6 +142,8 @@ load_versions() {
             ''|'#'*) ;;
             source) SRCPKG[$a]=$b; SRCVER[$a]=$c ;;
             sha256) PIN[$a]=$b ;;
+            licence) ;;
+            toolchain) TOOLCHAIN[$a]="$b ${c%% *}" ;;
             *) die "$VERSIONS_FILE: unknown line '$kind $a $b $c'" ;;
         esac
     done <"$VERSIONS_FILE"
@@ -698,6 +700,20 @@ print_pins() {
     done
 }
 
+# The toolchain libraries linked into the binary are the pinned ones (the SBOM lists
+# them from the pins): musl-dev's Debian version, gcc's upstream version.
+check_toolchain() {
+    local want got
+    want=${TOOLCHAIN[musl]#* }
+    got=$(dpkg-query -W -f='${Version}' "musl-dev:$DEB_ARCH" 2>/dev/null || true)
+    [[ -z $want || -z $got || $got == "$want" ]] ||
+        die "musl-dev:$DEB_ARCH is $got, $VERSIONS_FILE pins $want (update the toolchain line)"
+    want=${TOOLCHAIN[libgcc]#* }
+    got=$("$CC" -dumpfullversion)
+    [[ -z $want || $got == "$want" ]] ||
+        die "$CC is gcc $got, $VERSIONS_FILE pins $want (update the toolchain line)"
+}
+
 main() {
     if [[ ${1:-} == --print-pins ]]; then
         shift
@@ -730,6 +746,7 @@ main() {
     flock -w 3600 9 || die "another static-deps.sh run holds $WORK/.lock"
     ensure_tools
     setup_compiler
+    check_toolchain
     local start=$SECONDS lib
     for lib in "${LIBRARIES[@]}"; do build_lib "$lib"; done
     summary
