@@ -16,6 +16,11 @@
 #     kubelet does: started/ready/live, db down -> unready but live, never
 #     restarted, SIGTERM -> unready within a readiness period, exit 0 in grace
 #  4. debug target built alongside 3 (waited for before any other build)
+#  4b. static target for linux/arm64 (cross-compiled in build-platform
+#     stages): architecture arm64, size <= 3 MiB, an aarch64 static ELF,
+#     its SBOM; run through binfmt_misc + qemu-user: healthy through its
+#     own HEALTHCHECK, /health, /version, uid 10001
+#     Both static images carry a CycloneDX SBOM valid against the schema.
 #  5. compose stack: api healthy only after db, /ready 200, db stopped ->
 #     503, db started -> 200, no password in logs
 #  6. debug target on the alpine stand-in, through compose (EVAPI_TARGET=debug):
@@ -205,15 +210,18 @@ build_args() {
 	VERSION=$("$ROOT/build-aux/git-version-gen" "$ROOT")
 	COMMIT=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
 	CREATED=$(git -C "$ROOT" log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
-	export VERSION COMMIT CREATED
-	log "build args: VERSION=$VERSION COMMIT=$COMMIT CREATED=$CREATED"
+	SOURCE_DATE_EPOCH=$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || date +%s)
+	export VERSION COMMIT CREATED SOURCE_DATE_EPOCH
+	log "build args: VERSION=$VERSION COMMIT=$COMMIT CREATED=$CREATED SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH"
 }
 
-# docker_build TARGET TAG LOG: the documented build command, bounded.
+# docker_build TARGET TAG LOG [ARGS...]: the documented build command, bounded.
 docker_build() {
-	timeout "$BUILD_TIMEOUT" "$DOCKER" build --progress=plain --target "$1" -t "$2" \
+	local target=$1 tag=$2 out=$3
+	shift 3
+	timeout "$BUILD_TIMEOUT" "$DOCKER" build --progress=plain --target "$target" -t "$tag" "$@" \
 		--build-arg VERSION="$VERSION" --build-arg COMMIT="$COMMIT" --build-arg CREATED="$CREATED" \
-		"$ROOT" >"$3" 2>&1
+		--build-arg SOURCE_DATE_EPOCH="$SOURCE_DATE_EPOCH" "$ROOT" >"$out" 2>&1
 }
 
 # The debug build runs in the background while the static image is built
@@ -228,7 +236,7 @@ start_debug_build() {
 	# forwards the signal to the docker client, which cancels the build.
 	timeout "$BUILD_TIMEOUT" "$DOCKER" build --progress=plain --target debug -t "$TAG:debug" \
 		--build-arg VERSION="$VERSION" --build-arg COMMIT="$COMMIT" --build-arg CREATED="$CREATED" \
-		"$ROOT" >"$WORKDIR/build-debug.log" 2>&1 &
+		--build-arg SOURCE_DATE_EPOCH="$SOURCE_DATE_EPOCH" "$ROOT" >"$WORKDIR/build-debug.log" 2>&1 &
 	DEBUG_BUILD_PID=$!
 }
 
@@ -250,8 +258,8 @@ check_image() { # IMAGE KIND
 	local img=$1 kind=$2 size hist
 	size=$(inspect "$img" '{{.Size}}')
 	echo "SIZE $kind image: $size bytes ($(awk -v s="$size" 'BEGIN {printf "%.2f MiB", s / 1048576}'))"
-	if [[ $kind == static ]]; then
-		check "static: image size $size <= $SIZE_BUDGET bytes (3 MiB)" [ "$size" -le "$SIZE_BUDGET" ]
+	if [[ $kind == static* ]]; then
+		check "$kind: image size $size <= $SIZE_BUDGET bytes (3 MiB)" [ "$size" -le "$SIZE_BUDGET" ]
 	fi
 	check "$kind: USER 10001:10001" [ "$(inspect "$img" '{{.Config.User}}')" = 10001:10001 ]
 	check "$kind: HEALTHCHECK exec form /evapi --healthcheck" \
@@ -262,6 +270,7 @@ check_image() { # IMAGE KIND
 		"$(inspect "$img" '{{index .Config.Labels "org.opencontainers.image.version"}} {{index .Config.Labels "org.opencontainers.image.revision"}}')" \
 		= "$VERSION $COMMIT" ]
 	check "$kind: labels created, source, title, licenses are set" labels_set "$img" created source title licenses
+	check_sbom "$img" "$kind"
 	hist=$("$DOCKER" history --no-trunc --format '{{.CreatedBy}}' "$img")
 	# Any *PASSWORD=, *SECRET=, *TOKEN= assignment in a build step or ENV.
 	check "$kind: no password/secret/token assignment in the image history" \
@@ -275,6 +284,35 @@ labels_set() { # IMAGE KEY...: org.opencontainers.image.KEY labels are non-empty
 		v=$(inspect "$img" "{{index .Config.Labels \"org.opencontainers.image.$k\"}}")
 		[[ -n $v && $v != '<no value>' ]] || return 1
 	done
+}
+
+# The SBOM the image carries (label org.evapi.sbom names the file): valid
+# CycloneDX (tests/sbom/validate.sh), for this architecture and commit.
+check_sbom() { # IMAGE KIND
+	local img=$1 kind=$2 path cid out arch
+	path=$(inspect "$img" '{{index .Config.Labels "org.evapi.sbom"}}')
+	arch=$(inspect "$img" '{{.Architecture}}')
+	cid=$("$DOCKER" create "$img")
+	out=$WORKDIR/sbom-$kind.json
+	if ! "$DOCKER" cp "$cid:$path" "$out" >/dev/null 2>&1; then
+		"$DOCKER" rm -f "$cid" >/dev/null
+		fail "$kind: SBOM file '$path' (label org.evapi.sbom) in the image"
+		return
+	fi
+	"$DOCKER" rm -f "$cid" >/dev/null
+	pass "$kind: SBOM $path in the image ($(stat -c %s "$out") bytes)"
+	check "$kind: SBOM valid against the CycloneDX 1.6 schema" "$ROOT/tests/sbom/validate.sh" "$out"
+	check "$kind: SBOM names the commit and the image's architecture ($arch)" sbom_matches "$out" "$arch"
+}
+
+sbom_matches() { # FILE DOCKER-ARCH
+	python3 - "$1" "$2" "$COMMIT" <<-'PY'
+		import json, sys
+		doc = json.load(open(sys.argv[1]))
+		props = {p["name"]: p["value"] for p in doc["metadata"]["component"]["properties"]}
+		arch = {"amd64": "x86_64", "arm64": "aarch64"}[sys.argv[2]]
+		sys.exit(0 if props["evapi:arch"] == arch and props["evapi:commit"] == sys.argv[3] else 1)
+	PY
 }
 
 health_of() { "$DOCKER" inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$1" 2>/dev/null; }
@@ -380,6 +418,82 @@ pod_like_run() {
 	done < <(timeout 300 python3 "$HERE/pod.py" "$TAG:static" docker.io/library/postgres:16-alpine 2>&1; echo "rc=$?")
 	# An error that reported no FAIL line (a crash, the time limit).
 	if [[ $rc != 0 && $FAILS == "$before" ]]; then fail "pod: pod.py exited $rc"; fi
+}
+
+# ---- 4b. the static image for linux/arm64 -------------------------------------------
+
+build_arm64() {
+	local t0=$SECONDS
+	if docker_build static "$TAG:static-arm64" "$WORKDIR/build-arm64.log" --platform linux/arm64; then
+		pass "static-arm64: image built in $((SECONDS - t0)) s (--platform linux/arm64, cross-compiled)"
+	else
+		tail -n 40 "$WORKDIR/build-arm64.log"
+		fail "static-arm64: image build"
+		return 1
+	fi
+	# No build step ran an arm64 binary: BuildKit logs the platform of each
+	# stage it runs, and only the final (scratch) stage may be linux/arm64.
+	check "static-arm64: every RUN step ran on the build platform (no emulated compiler)" \
+		not grep -qE '^#[0-9]+ \[linux/arm64 [^]]*\] RUN' "$WORKDIR/build-arm64.log"
+}
+
+# e_machine and program headers of an ELF file: "MACHINE static|dynamic".
+elf_kind() {
+	python3 - "$1" <<-'PY'
+		import struct, sys
+		d = open(sys.argv[1], "rb").read()
+		machine, = struct.unpack_from("<H", d, 18)
+		phoff, = struct.unpack_from("<Q", d, 32)
+		phentsize, phnum = struct.unpack_from("<HH", d, 54)
+		types = {struct.unpack_from("<I", d, phoff + i * phentsize)[0] for i in range(phnum)}
+		print({183: "aarch64", 62: "x86_64"}.get(machine, machine),
+		      "dynamic" if types & {2, 3} else "static")
+	PY
+}
+
+check_arm64_image() {
+	local img=$TAG:static-arm64 cid out
+	check "static-arm64: image architecture $(inspect "$img" '{{.Os}}/{{.Architecture}}') = linux/arm64" \
+		[ "$(inspect "$img" '{{.Os}}/{{.Architecture}}')" = linux/arm64 ]
+	check_image "$img" static-arm64
+	cid=$("$DOCKER" create "$img")
+	"$DOCKER" cp "$cid:/evapi" "$WORKDIR/evapi-arm64" >/dev/null
+	"$DOCKER" rm -f "$cid" >/dev/null
+	out=$(elf_kind "$WORKDIR/evapi-arm64")
+	check "static-arm64: /evapi is an $out ELF" [ "$out" = "aarch64 static" ]
+}
+
+# Through binfmt_misc (qemu-user-static, flag F) the engine runs the arm64
+# image like a native one; its HEALTHCHECK runs emulated too.
+run_arm64() {
+	local img=$TAG:static-arm64 port t0 out
+	if ! "$HERE/../lib/binfmt-qemu.sh" aarch64; then
+		fail "static-arm64: qemu-user (binfmt_misc) unavailable: the image could not run here"
+		return
+	fi
+	STANDALONE=$TAG-arm64
+	if ! "$DOCKER" run -d --platform linux/arm64 --name "$STANDALONE" -p 127.0.0.1::8080 \
+		-e API_PLUGINS=health,version "$img" >/dev/null; then
+		fail "static-arm64: docker run"
+		return
+	fi
+	t0=$SECONDS
+	if wait_healthy "$STANDALONE" 90; then
+		pass "static-arm64: container healthy after $((SECONDS - t0)) s through its own HEALTHCHECK (emulated by qemu-user via binfmt)"
+		echo "NOTE the arm64 image ran here through binfmt_misc + qemu-aarch64 and turned healthy"
+	else
+		fail "static-arm64: container $(health_of "$STANDALONE") after $((SECONDS - t0)) s"
+		"$DOCKER" logs --tail 20 "$STANDALONE"
+		return
+	fi
+	out=$("$DOCKER" port "$STANDALONE" 8080/tcp)
+	port=${out##*:}
+	out=$(curl -s --max-time 5 "http://127.0.0.1:$port/health")
+	check "static-arm64: GET /health -> $out" [ "$out" = '{"status":"ok"}' ]
+	check_version static-arm64 "http://127.0.0.1:$port/version" static
+	check_uid static-arm64 "$STANDALONE"
+	"$DOCKER" rm -f "$STANDALONE" >/dev/null
+	STANDALONE=""
 }
 
 # ---- 4. compose --------------------------------------------------------------------
@@ -589,6 +703,11 @@ main() {
 	timing "pod-like run (deploy/kubernetes)"
 	if wait_debug_build; then check_image "$TAG:debug" debug; fi
 	timing "rest of the debug image build"
+	if build_arm64; then
+		check_arm64_image
+		run_arm64
+	fi
+	timing "arm64 static image (build, checks, run through qemu)"
 	compose_env
 	check "compose: docker-compose config -q" compose config -q
 	if compose_up_static; then
