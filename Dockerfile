@@ -99,10 +99,11 @@ RUN set -eux; \
 	if readelf -l evapi | grep -q 'program interpreter'; then \
 		echo "evapi is not statically linked" >&2; exit 1; \
 	fi; \
+	echo "evapi: built on $(uname -m) for $host"; \
 	readelf -h evapi | grep -E 'Machine:'; \
 	if [ "${host%%-*}" = "$(uname -m)" ]; then ./evapi --version; fi; \
 	mkdir -p /out/usr/share/evapi; \
-	scripts/gen-sbom --arch "${host%%-*}" --source "$SOURCE" \
+	scripts/gen-sbom --arch "${host%%-*}" --source "$SOURCE" --indent 0 \
 		--version "${VERSION:-$(build-aux/git-version-gen .)}" ${COMMIT:+--commit "$COMMIT"} \
 		-o /out/usr/share/evapi/sbom.cdx.json
 # passwd/group: the runtime user by name for tools and libraries that look
@@ -173,7 +174,7 @@ RUN set -eux; \
 	printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/:/sbin/nologin' \
 		'evapi:x:10001:10001:evapi:/nonexistent:/sbin/nologin' >/out/etc/passwd; \
 	printf '%s\n' 'root:x:0:root' 'nobody:x:65534:' 'evapi:x:10001:' >/out/etc/group; \
-	scripts/gen-sbom --arch "${host%%-*}" --build dynamic --source "$SOURCE" \
+	scripts/gen-sbom --arch "${host%%-*}" --build dynamic --source "$SOURCE" --indent 0 \
 		--version "${VERSION:-$(build-aux/git-version-gen .)}" ${COMMIT:+--commit "$COMMIT"} \
 		-o /out/usr/share/evapi/sbom.cdx.json; \
 	ls -lR /out/usr/local
