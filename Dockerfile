@@ -104,6 +104,7 @@ RUN set -eux; \
 	if [ "${host%%-*}" = "$(uname -m)" ]; then ./evapi --version; fi; \
 	mkdir -p /out/usr/share/evapi; \
 	scripts/gen-sbom --arch "${host%%-*}" --source "$SOURCE" --indent 0 \
+		--extra-plugins "$(sed -n 's/^EXTRA_PLUGIN_NAMES = //p' Makefile | tr -s ' ' ',')" \
 		--version "${VERSION:-$(build-aux/git-version-gen .)}" ${COMMIT:+--commit "$COMMIT"} \
 		-o /out/usr/share/evapi/sbom.cdx.json
 # passwd/group: the runtime user by name for tools and libraries that look
