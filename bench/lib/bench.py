@@ -11,6 +11,8 @@ Configuration (environment; bench/run sets it):
   BENCH_DURATION (s), BENCH_WARMUP (s), BENCH_START_RUNS, BENCH_REPEAT, BENCH_CONNECTIONS,
   BENCH_SERVER_CPUS, BENCH_CLIENT_CPUS, WORKERS, BENCH_OUT,
   EVAPI_BIN, EVAPI_PLUGIN_DIR, EVAPI_STATIC_BIN, EVAPI_SKIP (reason),
+  HELLO_PLUGIN=1 / EVAPI_STATIC_HELLO=1 (the hello plugin is there),
+  BASELINE_NAME, BASELINE_BIN, BASELINE_PLUGIN_DIR, BASELINE_SKIP,
   NGINX_BIN, NGINX_CONF_IN, GO_PEER_BIN,
   DATABASE_URL (for the servers), BENCH_PGHOST/BENCH_PGPORT/BENCH_PGDB
   (superuser access over the cluster's socket, for pg_stat_database).
@@ -47,7 +49,8 @@ CLIENT_CPUS = ENV.get("BENCH_CLIENT_CPUS", "1")
 DB_URL = ENV.get("DATABASE_URL", "")
 PG = (ENV.get("BENCH_PGHOST"), ENV.get("BENCH_PGPORT"), ENV.get("BENCH_PGDB", "bench"))
 HAVE_DB = bool(DB_URL and PG[0] and PG[1])
-LOADS = [(path, close) for path in ("/health", "/version", "/ready") for close in (False, True)]
+HELLO = "/hello/bob"
+LOADS = [(path, close) for path in ("/health", "/version", "/ready", HELLO) for close in (False, True)]
 
 
 def log(msg):
@@ -63,18 +66,19 @@ class System:
         self.name, self.command, self.endpoints = name, command, endpoints
 
 
-def evapi_system(name, binary, plugin_dir):
+def evapi_system(name, binary, plugin_dir, hello=False, endpoints=("/health", "/version", "/ready")):
+    plugins = ["health", "version"] + (["ready"] if HAVE_DB else []) + (["hello"] if hello else [])
+
     def command(port, _tmp):
         # Without a database the ready plugin would refuse to start.
-        env = {"PORT": str(port), "BIND_ADDRESS": "127.0.0.1",
-               "API_PLUGINS": "health,ready,version" if HAVE_DB else "health,version",
+        env = {"PORT": str(port), "BIND_ADDRESS": "127.0.0.1", "API_PLUGINS": ",".join(plugins),
                "LOG_LEVEL": ENV.get("EVAPI_LOG_LEVEL", "warn"), "WORKERS": str(WORKERS)}
         if HAVE_DB:
             env["DATABASE_URL"] = DB_URL
         if plugin_dir:
             env["API_PLUGIN_DIR"] = plugin_dir
         return [binary], env
-    return System(name, command, ("/health", "/version", "/ready"))
+    return System(name, command, tuple(endpoints) + ((HELLO,) if hello else ()))
 
 
 def nginx_system(binary, template):
@@ -95,7 +99,7 @@ def nginx_system(binary, template):
 def go_system(binary):
     def command(port, _tmp):
         return [binary], {"PORT": str(port), "BIND_ADDRESS": "127.0.0.1", "DATABASE_URL": DB_URL}
-    return System("go", command, ("/health", "/version", "/ready"))
+    return System("go", command, ("/health", "/version", "/ready", HELLO))
 
 
 def executable(path):
@@ -112,14 +116,21 @@ def systems():
     found, skips = [], []
     evapi = abs_env("EVAPI_BIN")
     if executable(evapi):
-        found.append(evapi_system("evapi", evapi, abs_env("EVAPI_PLUGIN_DIR")))
+        found.append(evapi_system("evapi", evapi, abs_env("EVAPI_PLUGIN_DIR"),
+                                  ENV.get("HELLO_PLUGIN") == "1"))
     else:
         skips.append(("evapi", ENV.get("EVAPI_SKIP") or f"no executable evapi binary ({evapi or 'EVAPI_BIN unset'})"))
     static = abs_env("EVAPI_STATIC_BIN")
     if executable(static):
-        found.append(evapi_system("evapi-static", static, ""))
+        found.append(evapi_system("evapi-static", static, "", ENV.get("EVAPI_STATIC_HELLO") == "1"))
     else:
         skips.append(("evapi-static", ENV.get("EVAPI_STATIC_SKIP") or f"no executable static evapi ({static or 'EVAPI_STATIC_BIN unset'})"))
+    base = abs_env("BASELINE_BIN")
+    if executable(base):
+        found.append(evapi_system(ENV.get("BASELINE_NAME", "evapi-baseline"), base,
+                                  abs_env("BASELINE_PLUGIN_DIR"), endpoints=("/health", "/version")))
+    elif ENV.get("BASELINE_SKIP"):
+        skips.append(("evapi baseline", ENV["BASELINE_SKIP"]))
     nginx, template = ENV.get("NGINX_BIN", ""), ENV.get("NGINX_CONF_IN", "")
     if executable(nginx) and os.path.isfile(template):
         found.append(nginx_system(nginx, template))
@@ -387,6 +398,34 @@ def machine():
     return f"{cpu} × {os.cpu_count()}, Linux {platform.release()}"
 
 
+def load_ratio(results, a, la, b, lb, key):
+    x, y = results.get(a, {}).get("loads", {}).get(la), results.get(b, {}).get("loads", {}).get(lb)
+    return x[key] / y[key] if x and y and y[key] else None
+
+
+def targets(results, evs, base):
+    """The figures the plugin contract is held to, each against its target."""
+    rows = []
+    for ev in evs:
+        for close in (False, True):
+            h = load_label("/health", close)
+            if base:
+                rows.append((f"{ev} /health {h[8:]} CPU/req ÷ {base}'s",
+                             load_ratio(results, ev, h, base, h, "cpu_us"), "≤ 1.05", lambda r: r <= 1.05))
+        hk, hek = load_label("/health", False), load_label(HELLO, False)
+        rows.append((f"{ev} {HELLO} keep-alive CPU/req ÷ its /health's",
+                     load_ratio(results, ev, hek, ev, hk, "cpu_us"), "≤ 1.3", lambda r: r <= 1.3))
+        rows.append((f"{ev} {HELLO} keep-alive req/s ÷ go's",
+                     load_ratio(results, ev, hek, "go", hek, "rps"), "≥ 1.5", lambda r: r >= 1.5))
+    rows = [r for r in rows if r[1] is not None]
+    if not rows:
+        return []
+    out = ["## Targets", "", "Server on one CPU (WORKERS=1), same run.", "",
+           "| figure | measured | target | met |", "|---|---:|---:|---|"]
+    out += [f"| {name} | {v:.2f}× | {t} | {'yes' if ok(v) else 'no'} |" for name, v, t, ok in rows]
+    return out + [""]
+
+
 def report(results, skips, failed):
     out = [f"# evapi benchmark, {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC", "",
            f"- Machine: {machine()}",
@@ -413,8 +452,11 @@ def report(results, skips, failed):
         out.append(f"| {name} | {r['idle_kib'] / 1024:.1f} MiB | {fmt(r['peak_kib'] and r['peak_kib'] / 1024, '.1f', ' MiB')} "
                    f"| {r['start_s'] * 1e3:.1f} ms ({r['start_min'] * 1e3:.1f}–{r['start_max'] * 1e3:.1f}) |")
     out.append("")
-    for ev in [n for n in results if n.startswith("evapi")]:
-        for peer in [n for n in results if not n.startswith("evapi")]:
+    base = ENV.get("BASELINE_NAME") if ENV.get("BASELINE_NAME") in results else None
+    evs = [n for n in results if n.startswith("evapi") and n != base]
+    out += targets(results, evs, base)
+    for ev in evs:
+        for peer in [n for n in results if not n.startswith("evapi")] + ([base] if base else []):
             a, b = results[ev], results[peer]
             out += [f"## {ev} vs {peer}", "",
                     f"Ratios {ev}/{peer}: req/s above 1 and the others below 1 favour {ev}.", "",

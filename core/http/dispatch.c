@@ -29,30 +29,6 @@ struct frame {
 static __thread struct frame *top;
 
 static void
-client_text(const struct evapi_conn *c, struct evapi_request *req)
-{
-	const struct sockaddr *sa = (const struct sockaddr *)&c->sa;
-
-	req->client[0] = '\0';
-	req->client_port = 0;
-	if (c->salen <= 0)
-		return;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, req->client,
-			  sizeof(req->client));
-		req->client_port = ntohs(in->sin_port);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, req->client,
-			  sizeof(req->client));
-		req->client_port = ntohs(in6->sin6_port);
-	}
-}
-
-static void
 allow_and(struct evapi_request *req, int status, const char *allow)
 {
 	struct evapi_rheader *h = evapi_arena_alloc(req, sizeof(*h));
@@ -125,7 +101,7 @@ evapi_dispatch(struct evapi_conn *c, struct evapi_request *req)
 	req->site = s;
 	req->loop = s->loop;
 	req->start_us = evapi_now_us();
-	client_text(c, req);
+	evapi_request_set_peer(req, &c->sa, c->salen);
 	c->active = req;
 	if (c->bev != NULL)
 		evapi_conn_phase(c, EVAPI_PH_BUSY);
@@ -186,7 +162,7 @@ quiet(const struct evapi_request *req)
 }
 
 static void
-access_log(const struct evapi_request *req, int status)
+access_log(struct evapi_request *req, int status)
 {
 	const struct evapi_slot *slot = req->match.slot;
 	char st[8], us[24];
@@ -197,6 +173,7 @@ access_log(const struct evapi_request *req, int status)
 	snprintf(st, sizeof(st), "%d", status);
 	snprintf(us, sizeof(us), "%llu",
 		 (unsigned long long)(evapi_now_us() - req->start_us));
+	evapi_request_fill_client(req);
 	evapi_core_log(level, "request", "method",
 		       req->msg.head.method ? req->msg.head.method : "",
 		       "path",
@@ -221,7 +198,9 @@ evapi_dispatch_log_refusal(const struct evapi_conn *c, int status,
 	memcpy(text, line, n);
 	text[n] = '\0';
 	text[strcspn(text, "\r\n")] = '\0';
-	client_text(c, &tmp);
+	tmp.flags = 0;
+	evapi_request_set_peer(&tmp, &c->sa, c->salen);
+	evapi_request_fill_client(&tmp);
 	snprintf(st, sizeof(st), "%d", status);
 	evapi_core_log(level, "request", "line", text, "status", st, "reason",
 		       why, "client", tmp.client, NULL);

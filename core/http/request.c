@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,10 +91,21 @@ clear(struct evapi_request *req)
 	size_t cap = req->msg.cap, bcap = req->body_cap;
 	struct evapi_head head = req->msg.head;
 
+	unsigned np = req->match.nparams;
+
 	if (req->json != NULL)
 		json_object_put(req->json);
 	arena_reset(&req->arena);
-	memset(req, 0, offsetof(struct evapi_request, arena));
+	/* All but the parameter arrays (a quarter of a kilobyte), of which
+	 * only the NP used entries are cleared. */
+	memset(req, 0, offsetof(struct evapi_request, match));
+	req->match.path = NULL;
+	req->match.slot = NULL;
+	req->match.nparams = 0;
+	memset(req->params, 0, np * sizeof(req->params[0]));
+	memset(&req->path, 0,
+	       offsetof(struct evapi_request, arena) -
+		       offsetof(struct evapi_request, path));
 	req->msg.buf = buf;
 	req->msg.cap = cap;
 	req->msg.head = head;
@@ -379,15 +392,58 @@ evapi_request_header_entry(const evapi_request *req, size_t i,
 	return EVAPI_OK;
 }
 
+void
+evapi_request_set_peer(struct evapi_request *req,
+		       const struct sockaddr_storage *sa, int salen)
+{
+	req->flags &= ~EVAPI_RQ_CLIENT;
+	req->peerlen = 0;
+	if (salen > 0 && (size_t)salen <= sizeof(req->peer)) {
+		memcpy(&req->peer, sa, (size_t)salen);
+		req->peerlen = (socklen_t)salen;
+	}
+}
+
+void
+evapi_request_fill_client(struct evapi_request *req)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&req->peer;
+
+	if (req->flags & EVAPI_RQ_CLIENT)
+		return;
+	req->flags |= EVAPI_RQ_CLIENT;
+	req->client[0] = '\0';
+	req->client_port = 0;
+	if (req->peerlen == 0)
+		return;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, req->client,
+			  sizeof(req->client));
+		req->client_port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, req->client,
+			  sizeof(req->client));
+		req->client_port = ntohs(in6->sin6_port);
+	}
+}
+
+/* The request is the host's: filling its cache is not a change a plugin
+ * can see, so the accessors take it const like every other one. */
 const char *
 evapi_request_client(const evapi_request *req)
 {
+	evapi_request_fill_client((evapi_request *)req);
 	return req->client;
 }
 
 unsigned
 evapi_request_client_port(const evapi_request *req)
 {
+	evapi_request_fill_client((evapi_request *)req);
 	return req->client_port;
 }
 

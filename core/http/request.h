@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <evapi/plugin.h>
 
@@ -45,6 +46,7 @@ struct evapi_rheader {
 #define EVAPI_RQ_ANSWERED 0x04u /* a response was given */
 #define EVAPI_RQ_IN_HANDLER 0x08u
 #define EVAPI_RQ_EARLY 0x10u    /* read before evhttp saw the connection */
+#define EVAPI_RQ_CLIENT 0x20u   /* client and client_port are filled in */
 
 struct evapi_request {
 	struct evapi_msg msg; /* the head; first member (gate.c casts) */
@@ -71,9 +73,6 @@ struct evapi_request {
 	struct evapi_qpair *query;
 	size_t nquery;
 
-	/* The client. */
-	char client[48];
-	unsigned client_port;
 
 	/* The response being built. */
 	struct evapi_rheader *rheaders, *rheaders_last;
@@ -83,6 +82,14 @@ struct evapi_request {
 
 	struct evapi_arena arena;
 	struct evapi_request *pool_next;
+
+	/* Not cleared between requests: set for each one (set_peer). The
+	 * client's address, as text only when asked for (access log,
+	 * plugin): formatting it costs more than the rest of a probe. */
+	struct sockaddr_storage peer;
+	socklen_t peerlen;
+	char client[48];
+	unsigned client_port;
 };
 
 /* A request from this thread's pool (or malloc); NULL when out of memory.
@@ -101,6 +108,9 @@ evapi_request_of(struct evapi_msg *m)
 }
 
 /* Arena memory for REQ, NULL when out of memory; and a copy of S. */
+void evapi_request_set_peer(struct evapi_request *req,
+			    const struct sockaddr_storage *sa, int salen);
+void evapi_request_fill_client(struct evapi_request *req);
 void *evapi_arena_alloc(struct evapi_request *req, size_t n);
 char *evapi_arena_strndup(struct evapi_request *req, const char *s,
 			  size_t n);

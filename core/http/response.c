@@ -1,7 +1,8 @@
 /*
  * response.c - response heads (response.h).
  *
- * Written with memcpy from pieces, sized first: no printf per response.
+ * Written with memcpy from pieces in one pass that also counts: no printf
+ * per response, and a head that does not fit is sized by the same code.
  * The order is fixed: status line, Date, Content-Type, Content-Length,
  * the plugin's headers, X-Request-Id, Connection.
  */
@@ -34,13 +35,13 @@ evapi_http_date(void)
 
 struct out {
 	char *p;
-	size_t n;
+	size_t cap, n;
 };
 
 static void
 put(struct out *o, const char *s, size_t n)
 {
-	if (o->p != NULL)
+	if (o->n + n <= o->cap)
 		memcpy(o->p + o->n, s, n);
 	o->n += n;
 }
@@ -51,16 +52,14 @@ puts_(struct out *o, const char *s)
 	put(o, s, strlen(s));
 }
 
-static void
-header(struct out *o, const char *name, const char *value)
-{
-	puts_(o, name);
-	put(o, ": ", 2);
-	puts_(o, value);
-	put(o, "\r\n", 2);
-}
+/* A header whose name (with its ": ") is a literal. */
+#define FIXED(o, name_colon, value)                                         \
+	do {                                                                \
+		put(o, name_colon, sizeof(name_colon) - 1);                 \
+		puts_(o, value);                                            \
+		put(o, "\r\n", 2);                                          \
+	} while (0)
 
-/* With O->p NULL, only counts. */
 static void
 emit(struct out *o, const struct evapi_head_out *h)
 {
@@ -71,42 +70,36 @@ emit(struct out *o, const struct evapi_head_out *h)
 	code[1] = (char)('0' + h->status / 10 % 10);
 	code[2] = (char)('0' + h->status % 10);
 	code[3] = ' ';
-	code[4] = '\0';
-	puts_(o, h->minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+	put(o, h->minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ", 9);
 	put(o, code, 4);
 	puts_(o, evapi_status_reason(h->status));
 	put(o, "\r\n", 2);
-	header(o, "Date", evapi_http_date());
+	FIXED(o, "Date: ", evapi_http_date());
 	if (h->content_type != NULL)
-		header(o, "Content-Type", h->content_type);
+		FIXED(o, "Content-Type: ", h->content_type);
 	if (h->has_length) {
 		evapi_u64_text(h->length, len);
-		header(o, "Content-Length", len);
+		FIXED(o, "Content-Length: ", len);
 	}
-	for (x = h->extra; x != NULL; x = x->next)
-		header(o, x->name, x->value);
+	for (x = h->extra; x != NULL; x = x->next) {
+		puts_(o, x->name);
+		put(o, ": ", 2);
+		puts_(o, x->value);
+		put(o, "\r\n", 2);
+	}
 	if (h->request_id != NULL)
-		header(o, "X-Request-Id", h->request_id);
+		FIXED(o, "X-Request-Id: ", h->request_id);
 	if (h->close)
-		header(o, "Connection", "close");
+		put(o, "Connection: close\r\n", 19);
 	else if (h->keepalive)
-		header(o, "Connection", "keep-alive");
+		put(o, "Connection: keep-alive\r\n", 24);
 	put(o, "\r\n", 2);
 }
 
 size_t
-evapi_head_size(const struct evapi_head_out *h)
+evapi_head_write(char *buf, size_t cap, const struct evapi_head_out *h)
 {
-	struct out o = {NULL, 0};
-
-	emit(&o, h);
-	return o.n;
-}
-
-size_t
-evapi_head_write(char *buf, const struct evapi_head_out *h)
-{
-	struct out o = {buf, 0};
+	struct out o = {buf, buf != NULL ? cap : 0, 0};
 
 	emit(&o, h);
 	return o.n;

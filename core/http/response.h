@@ -24,10 +24,10 @@ struct evapi_head_out {
 	int keepalive;              /* Connection: keep-alive (HTTP/1.0) */
 };
 
-/* The bytes evapi_head_write writes for H. */
-size_t evapi_head_size(const struct evapi_head_out *h);
-/* Write H's head into OUT (evapi_head_size(h) bytes); returns its length. */
-size_t evapi_head_write(char *out, const struct evapi_head_out *h);
+/* Write H's head into OUT when it fits in CAP bytes; returns its length
+ * either way (more than CAP: OUT holds nothing usable, call again with
+ * that much room). OUT may be NULL with CAP 0 to learn the length. */
+size_t evapi_head_write(char *out, size_t cap, const struct evapi_head_out *h);
 /* The Date header's value, formatted once a second per thread. */
 const char *evapi_http_date(void);
 /* {"error":MESSAGE,"status":STATUS}\n into OUT (LEN bytes, 512 is always

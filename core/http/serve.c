@@ -56,9 +56,10 @@
 /* Lingering close: at most this long in all, this long between reads. */
 #define LINGER_MS 2000
 #define LINGER_READ_MS 1000
-/* A response head on the stack; longer ones (many plugin headers) go to
- * the heap. */
-#define HEAD_STACK 1024
+/* A response composed on the stack and added to the output in one piece;
+ * a longer head (many plugin headers) goes to the heap, a longer body by
+ * reference or copy after its head. */
+#define HEAD_STACK 2048
 /* The largest answer sent on a connection evhttp has not seen yet. */
 #define EARLY_REPLY_MAX 2048
 
@@ -405,19 +406,41 @@ wait_direct_write(struct evapi_conn *c)
 	bufferevent_enable(c->bev, EV_WRITE);
 }
 
+/* Head and body of R into BUF when both fit in CAP; returns the length
+ * they need (more than CAP: nothing usable in BUF). */
+static size_t
+compose(char *buf, size_t cap, const struct evapi_head_out *h,
+	const struct evapi_response *r)
+{
+	size_t hlen = evapi_head_write(buf, cap, h);
+	size_t blen = r->send_body ? r->len : 0;
+
+	if (hlen + blen > cap || blen == 0)
+		return hlen + blen;
+	memcpy(buf + hlen, r->body, blen - (size_t)r->nl);
+	if (r->nl)
+		buf[hlen + blen - 1] = '\n';
+	return hlen + blen;
+}
+
 /* The head and body of R into the output. */
 static int
 queue_response(struct evapi_conn *c, const struct evapi_head_out *h,
 	       const struct evapi_response *r)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
-	size_t hlen = evapi_head_size(h);
 	char stack[HEAD_STACK], *head = stack;
+	size_t hlen = compose(stack, sizeof(stack), h, r);
 	int rc;
 
-	if (hlen > sizeof(stack) && (head = malloc(hlen)) == NULL)
-		return -1;
-	evapi_head_write(head, h);
+	if (hlen <= sizeof(stack))
+		return evbuffer_add(out, stack, hlen) == 0 ? 0 : -1;
+	hlen = evapi_head_write(stack, sizeof(stack), h);
+	if (hlen > sizeof(stack)) {
+		if ((head = malloc(hlen)) == NULL)
+			return -1;
+		evapi_head_write(head, hlen, h);
+	}
 	rc = evbuffer_add(out, head, hlen);
 	if (head != stack)
 		free(head);
@@ -433,6 +456,34 @@ queue_response(struct evapi_conn *c, const struct evapi_head_out *h,
 	if (rc == 0 && r->nl)
 		rc = evbuffer_add(out, "\n", 1);
 	return rc;
+}
+
+/* DIRECT: an answer that fits on the stack leaves in one send when nothing
+ * waits before it (the usual case), without passing through the output
+ * buffer; what the socket does not take waits there. Returns 0, or -1 when
+ * the connection failed. */
+static int
+write_direct(struct evapi_conn *c, const struct evapi_head_out *h,
+	     const struct evapi_response *r)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	char buf[HEAD_STACK];
+	size_t len;
+	ssize_t n;
+
+	if (evbuffer_get_length(out) > 0 ||
+	    (len = compose(buf, sizeof(buf), h, r)) > sizeof(buf))
+		return queue_response(c, h, r);
+	do
+		n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+		return -1;
+	if (n < 0)
+		n = 0;
+	if ((size_t)n == len)
+		return 0;
+	return evbuffer_add(out, buf + n, len - (size_t)n) == 0 ? 0 : -1;
 }
 
 static void
@@ -582,48 +633,22 @@ request_ended(struct evapi_conn *c, struct evapi_request *req)
 					    : EVAPI_PH_IDLE);
 	/* A handler that kept the request stopped the reading (evhttp stops
 	 * it on its own path and starts it again itself). */
-	if (c->mode == EVAPI_CM_DIRECT && c->unfed < MAX_UNFED)
+	if (c->mode == EVAPI_CM_DIRECT && c->unfed < MAX_UNFED &&
+	    !(bufferevent_get_enabled(c->bev) & EV_READ))
 		bufferevent_enable(c->bev, EV_READ);
 	evapi_site_update_listener(s);
 }
 
-/* EARLY: one sendmsg of head and body, then close. */
-static int
-send_early(struct evapi_conn *c, const struct evapi_head_out *h,
-	   const struct evapi_response *r)
+/* EARLY: the whole answer in one send, then close. */
+static void
+send_early(struct evapi_conn *c, const char *buf, size_t len)
 {
-	char stack[HEAD_STACK];
-	size_t hlen = evapi_head_size(h);
-	struct iovec iov[3];
-	struct msghdr msg;
-	size_t total = hlen;
 	ssize_t n;
-	int niov = 1;
 
-	if (hlen > sizeof(stack))
-		return -1;
-	evapi_head_write(stack, h);
-	iov[0].iov_base = stack;
-	iov[0].iov_len = hlen;
-	if (r->send_body && r->len > 0) {
-		iov[niov].iov_base = (void *)r->body;
-		iov[niov++].iov_len = r->len - (size_t)r->nl;
-		if (r->nl) {
-			iov[niov].iov_base = (void *)"\n";
-			iov[niov++].iov_len = 1;
-		}
-		total += r->len;
-	}
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_iov = iov;
-	msg.msg_iovlen = (size_t)niov;
+	/* All of it leaves, or the peer is gone: either way it ends here. */
 	do
-		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
-	/* All of it left, or the peer is gone: either way it ends here. */
-	if (n >= 0 && (size_t)n < total)
-		return -1;
-	return 0;
 }
 
 static void
@@ -699,11 +724,13 @@ evapi_serve_respond(struct evapi_request *req, const struct evapi_response *r)
 		/* EARLY: the request closes its connection (accept.c). A new
 		 * socket's send buffer is empty and never below about 4.5 KiB,
 		 * so a small answer leaves in one sendmsg. */
-		if (evapi_head_size(&h) + (r->send_body ? r->len : 0) <=
-		    EARLY_REPLY_MAX) {
+		char buf[EARLY_REPLY_MAX];
+		size_t n = compose(buf, sizeof(buf), &h, r);
+
+		if (n <= sizeof(buf)) {
 			c->active = NULL;
 			req->conn = NULL;
-			send_early(c, &h, r);
+			send_early(c, buf, n);
 			c->site->served_early++;
 			c->early_done = 1;
 			evapi_request_free(req);
@@ -725,7 +752,7 @@ evapi_serve_respond(struct evapi_request *req, const struct evapi_response *r)
 		evapi_request_free(req);
 		return;
 	}
-	if (queue_response(c, &h, r) != 0 ||
+	if (write_direct(c, &h, r) != 0 ||
 	    (evapi_gate_refusal_due(&c->gate) && queue_refusal(c) != 0)) {
 		evapi_request_free(req);
 		close_conn(c);

@@ -419,7 +419,7 @@ test_head_writer(void)
 {
 	struct evapi_head_out h;
 	struct evapi_rheader x = {"X-A", "1", NULL};
-	char buf[512], want[512];
+	char buf[512], want[512], small[32];
 	size_t n;
 
 	memset(&h, 0, sizeof(h));
@@ -430,7 +430,7 @@ test_head_writer(void)
 	h.length = 16;
 	h.extra = &x;
 	h.close = 1;
-	n = evapi_head_write(buf, &h);
+	n = evapi_head_write(buf, sizeof(buf) - 1, &h);
 	buf[n] = '\0';
 	snprintf(want, sizeof(want),
 		 "HTTP/1.1 200 OK\r\nDate: %s\r\nContent-Type: "
@@ -438,13 +438,16 @@ test_head_writer(void)
 		 "Connection: close\r\n\r\n",
 		 evapi_http_date());
 	is_str(buf, want, "a head");
-	ok(n == evapi_head_size(&h), "its size was known first");
+	ok(n == evapi_head_write(NULL, 0, &h), "its size is known without room");
+	memset(small, 'x', sizeof(small));
+	ok(evapi_head_write(small, 20, &h) == n && small[20] == 'x',
+	   "too little room: the length, nothing written past the room");
 	h.minor = 0;
 	h.close = 0;
 	h.keepalive = 1;
 	h.status = 299;
 	h.extra = NULL;
-	n = evapi_head_write(buf, &h);
+	n = evapi_head_write(buf, sizeof(buf) - 1, &h);
 	buf[n] = '\0';
 	ok(strncmp(buf, "HTTP/1.0 299 \r\n", 15) == 0,
 	   "HTTP/1.0, a status without a phrase: %.15s", buf);

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -55,7 +56,36 @@ func routes(db *sql.DB) *http.ServeMux {
 		writeJSON(w, http.StatusOK, map[string]string{
 			"version": version, "commit": commit, "build_time": buildTime})
 	})
+	mux.HandleFunc("/hello/", hello)
 	return mux
+}
+
+// The greeting of evapi's examples/hello plugin, the way a Go author writes
+// GET /hello/{name} on Go 1.19's ServeMux (no path patterns before 1.22).
+var greetings = map[string]string{"en": "Hello", "fr": "Bonjour", "de": "Hallo"}
+
+func hello(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, "/hello/")
+	if name == "" || strings.Contains(name, "/") {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
+		return
+	}
+	lang := r.URL.Query().Get("lang")
+	if lang == "" {
+		lang = "en"
+	}
+	g, ok := greetings[lang]
+	if !ok {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "lang must be en, fr or de"})
+		return
+	}
+	w.Header().Set("Content-Language", lang)
+	writeJSON(w, http.StatusOK, map[string]string{"message": g + ", " + name})
 }
 
 // probe is the -health mode: exit 0 if GET /health answers 200 within 2 s.
