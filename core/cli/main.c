@@ -1,6 +1,6 @@
 /*
  * main.c - the command line: serve (default), --help, --help-vars,
- * --version, --check-config, --healthcheck.
+ * --version, --check-config, --migrate, --healthcheck.
  */
 #include "config.h"
 
@@ -71,16 +71,24 @@ help_config(struct evapi_config *cfg)
 }
 
 static int
-serve(int check_only)
+serve(enum evapi_run_mode mode)
 {
 	static struct evapi_server srv;
 	int rc;
 
 	load_config(&srv.cfg, EVAPI_EXIT_CONFIG);
+	/* A command's output is its result lines: only warnings join them. */
+	if (mode == EVAPI_RUN_MIGRATE && evapi_log_level < EVAPI_LOG_WARN)
+		evapi_log_level = EVAPI_LOG_WARN;
 	srv.nworkers = srv.cfg.workers ? srv.cfg.workers
 				       : evapi_available_cpus();
-	rc = evapi_server_run(&srv, check_only);
-	if (rc == EVAPI_OK && check_only)
+	/* Commands need one loop, not one per CPU. */
+	if (mode != EVAPI_RUN_SERVE)
+		srv.nworkers = 1;
+	rc = evapi_server_run(&srv, mode);
+	if (mode == EVAPI_RUN_MIGRATE)
+		return rc == EVAPI_ERR ? 1 : rc;
+	if (rc == EVAPI_OK && mode == EVAPI_RUN_CHECK)
 		printf("evapi: configuration is valid (plugins: %s; %s "
 		       "build)\n",
 		       srv.host.active, evapi_plugin_mode);
@@ -108,7 +116,7 @@ main(int argc, char **argv)
 		return EVAPI_EXIT_USAGE;
 	}
 	if (a == NULL) {
-		rc = serve(0);
+		rc = serve(EVAPI_RUN_SERVE);
 		evapi_request_pool_flush();
 		evapi_alloc_flush();
 		return rc;
@@ -128,7 +136,9 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (is(a, "--check-config", "-t", NULL))
-		return serve(1);
+		return serve(EVAPI_RUN_CHECK);
+	if (is(a, "--migrate", NULL, NULL))
+		return serve(EVAPI_RUN_MIGRATE);
 	if (is(a, "--healthcheck", "--health", "-health")) {
 		/* Unhealthy, not "bad config" (Docker reserves exit 2). */
 		load_config(&cfg, 1);

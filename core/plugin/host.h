@@ -51,6 +51,9 @@ struct evapi_host {
 int evapi_host_open(struct evapi_host *h, const struct evapi_config *cfg);
 /* Run every init in order and register the routes. */
 int evapi_host_init(struct evapi_host *h, evapi_loop *main_loop);
+/* evapi --migrate: hand every started plugin's migrations to the
+ * exported "evapi.migrator" (migrate.c). 0 or an exit status, printed. */
+int evapi_host_migrate(struct evapi_host *h);
 /* Every fini, in reverse order. */
 void evapi_host_fini(struct evapi_host *h);
 /* Register a route of C (reports conflicts naming both plugins). */

@@ -218,7 +218,9 @@ evapi_io_new(evapi_loop *loop, int fd,
 	return io;
 }
 
-/* One wait at a time, and once: after FN runs, call again to wait more. */
+/* One wait at a time: once (after FN runs, call again to wait more), or
+ * until changed with EVAPI_IO_PERSIST. The same persistent wait asked
+ * again costs nothing; another one reuses the event. */
 int
 evapi_io_want(evapi_io *io, int events, unsigned long timeout_ms)
 {
@@ -228,17 +230,26 @@ evapi_io_want(evapi_io *io, int events, unsigned long timeout_ms)
 
 	if (io == NULL)
 		return EVAPI_ERR;
-	if (io->ev != NULL) {
-		event_free(io->ev);
-		io->ev = NULL;
-	}
 	if (events & EVAPI_IO_READ)
 		what |= EV_READ;
 	if (events & EVAPI_IO_WRITE)
 		what |= EV_WRITE;
+	if (what != 0 && (events & EVAPI_IO_PERSIST))
+		what |= EV_PERSIST;
+	if (io->ev != NULL && (what & EV_PERSIST) && timeout_ms == 0 &&
+	    event_get_events(io->ev) == what &&
+	    event_pending(io->ev, EV_READ | EV_WRITE, NULL))
+		return EVAPI_OK;
+	if (io->ev != NULL)
+		event_del(io->ev);
 	if (what == 0 && timeout_ms == 0)
 		return EVAPI_OK;
-	io->ev = event_new(io->loop->base, what ? io->fd : -1, what, on_io, io);
+	if (io->ev == NULL)
+		io->ev = event_new(io->loop->base, what ? io->fd : -1, what,
+				   on_io, io);
+	else if (event_assign(io->ev, io->loop->base, what ? io->fd : -1, what,
+			      on_io, io) != 0)
+		return EVAPI_ERR;
 	if (io->ev == NULL)
 		return EVAPI_ERR;
 	return event_add(io->ev, timeout_ms ? &tv : NULL) == 0 ? EVAPI_OK

@@ -96,8 +96,9 @@ setup(struct evapi_server *srv)
 }
 
 int
-evapi_server_run(struct evapi_server *srv, int check_only)
+evapi_server_run(struct evapi_server *srv, enum evapi_run_mode mode)
 {
+	int check_only = mode != EVAPI_RUN_SERVE;
 	unsigned i;
 	int rc = EVAPI_ERR;
 
@@ -116,6 +117,10 @@ evapi_server_run(struct evapi_server *srv, int check_only)
 	if (evapi_host_open(&srv->host, &srv->cfg) != EVAPI_OK ||
 	    evapi_host_init(&srv->host, &srv->workers[0].loop) != EVAPI_OK) {
 		rc = EVAPI_EXIT_CONFIG;
+		goto out;
+	}
+	if (mode == EVAPI_RUN_MIGRATE) {
+		rc = evapi_host_migrate(&srv->host);
 		goto out;
 	}
 	if (check_only) {

@@ -61,9 +61,14 @@ struct evapi_server {
 	unsigned long served_direct, served_early, served_evhttp;
 };
 
-/* Runs until drained; with CHECK_ONLY stops after the plugins started,
- * binding nothing. 0, EVAPI_EXIT_CONFIG, or EVAPI_ERR. */
-int evapi_server_run(struct evapi_server *srv, int check_only);
+enum evapi_run_mode {
+	EVAPI_RUN_SERVE,   /* until drained */
+	EVAPI_RUN_CHECK,   /* stop once the plugins started, binding nothing */
+	EVAPI_RUN_MIGRATE  /* the same, then apply the plugins' migrations */
+};
+
+/* 0, EVAPI_EXIT_CONFIG, EVAPI_ERR, or (migrate) the migration's status. */
+int evapi_server_run(struct evapi_server *srv, enum evapi_run_mode mode);
 
 /* listen.c: bind every listening socket (exits 78 naming PORT or
  * PROBE_PORT when it cannot). */

@@ -177,6 +177,25 @@ struct evapi_migration {
 		0, NULL, NULL                                                  \
 	}
 
+/* A database plugin (plugins/pg) exports this under "evapi.migrator":
+ * evapi --migrate hands it the migrations of every plugin it started. */
+struct evapi_migration_set {
+	const char *plugin;
+	const struct evapi_migration *migrations;
+};
+struct evapi_migrator {
+	void *self;
+	/* Apply the pending migrations of SETS[0 .. N-1], REPORT(ARG, ...)
+	 * for each one with APPLIED 1 (applied now) or 0 (already). Returns
+	 * 0, or an exit status (sysexits) with one line in ERR. */
+	int (*run)(void *self, const struct evapi_migration_set *sets,
+		   size_t n,
+		   void (*report)(void *arg, const char *plugin,
+				  unsigned version, const char *name,
+				  int applied),
+		   void *arg, char *err, size_t errlen);
+};
+
 /* ---- the descriptor ------------------------------------------------------ */
 
 struct evapi_plugin {
@@ -391,11 +410,15 @@ EVAPI_EXPORT void evapi_timer_free(evapi_timer *t);
 
 /* Watch a descriptor (a database socket, say) on LOOP. FN gets the
  * EVAPI_IO_* events that happened. evapi_io_want sets what to wait for
- * (0: nothing); TIMEOUT_MS > 0 reports EVAPI_IO_TIMEOUT after that long
- * without the events. The descriptor stays the plugin's. */
+ * (0: nothing), once: after FN runs, call it again to wait more; with
+ * EVAPI_IO_PERSIST the wait stays until changed (asking for the same one
+ * again then costs nothing). TIMEOUT_MS > 0 reports EVAPI_IO_TIMEOUT
+ * after that long without the events. The descriptor stays the
+ * plugin's. */
 #define EVAPI_IO_READ 0x01
 #define EVAPI_IO_WRITE 0x02
 #define EVAPI_IO_TIMEOUT 0x04
+#define EVAPI_IO_PERSIST 0x08
 EVAPI_EXPORT evapi_io *evapi_io_new(evapi_loop *loop, int fd,
 				    void (*fn)(evapi_io *io, int events,
 					       void *arg),

@@ -3,10 +3,11 @@
  * "SELECT 1", 503 when it does not, and 503 {"status":"draining"} once the
  * server drains, so a load balancer stops sending traffic before exit.
  *
- * The check never blocks a loop (pgcheck.c, on the main loop, under
- * READY_TIMEOUT_MS). Requests from every loop coalesce onto the one check
- * in flight, and its result answers for READY_CACHE_MS, so a burst of
- * probes costs the database at most one query per cache period.
+ * The check is a "SELECT 1" through the pg plugin's pool (evapi/pg.h), on
+ * the main loop, under READY_TIMEOUT_MS; it never blocks a loop. Requests
+ * from every loop coalesce onto the one check in flight, and its result
+ * answers for READY_CACHE_MS, so a burst of probes costs the database at
+ * most one query per cache period.
  *
  * Threads: a handler runs on the loop that accepted its connection. A
  * request that needs a fresh check waits (evapi_defer) in a list under the
@@ -21,10 +22,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <evapi/pg.h>
 #include <evapi/plugin.h>
-
-#include "pgcheck.h"
-#include "redact.h"
 
 /* The first check runs this long after start (see ready_init). */
 #define FIRST_CHECK_MS 50
@@ -41,20 +40,26 @@ struct waiter {
 	struct waiter *prev, *next;
 };
 
+/* The answers for each reason the pool can give (evapi_pg_reasons). */
+#define MAX_REASONS 32
+
 struct ready {
 	evapi_ctx *ctx;
 	evapi_loop *main_loop;
-	struct pgcheck *pc;
+	const evapi_pg_stmt *select1;
 	evapi_timer *first; /* the first check, unless a probe came first */
 	unsigned cache_ms;
+	unsigned timeout_ms;
 
 	const evapi_body *body_ok;
 	const evapi_body *body_draining;
-	const evapi_body *body_fail[PGCHECK_NREASONS];
+	const char *reasons[MAX_REASONS];
+	const evapi_body *body_fail[MAX_REASONS];
+	size_t nreasons;
 
 	/* Main loop only. */
-	int have_state;            /* a check has finished before */
-	enum pgcheck_reason state; /* its result, for change logs */
+	int have_state;     /* a check has finished before */
+	const char *state;  /* its reason, for change logs */
 
 	/* Shared by every loop; guarded by MU. */
 	pthread_mutex_t mu;
@@ -67,14 +72,9 @@ struct ready {
 };
 
 static const struct evapi_setting ready_settings[] = {
-	{"DATABASE_URL", EVAPI_SETTING_SECRET, NULL, 1, 4096, NULL,
-	 "PostgreSQL connection string checked by /ready: "
-	 "postgresql://user:password@host:port/db?sslmode=... or key=value "
-	 "pairs; libpq's PG* variables fill in what it leaves out",
-	 EVAPI_SETTING_REQUIRED},
 	{"READY_TIMEOUT_MS", EVAPI_SETTING_INT, "500", 10, 60000, NULL,
-	 "deadline of one database check, connection included, in "
-	 "milliseconds", 0},
+	 "deadline of one database check, waiting for a connection "
+	 "included, in milliseconds", 0},
 	{"READY_CACHE_MS", EVAPI_SETTING_INT, "1000", 0, 3600000, NULL,
 	 "how long a check's result answers /ready before the next check, in "
 	 "milliseconds", 0},
@@ -158,6 +158,15 @@ ready_answer(struct ready *r, int *status)
 		body = r->body;
 	}
 	pthread_mutex_unlock(&r->mu);
+	if (body != NULL && *status == 200) {
+		struct evapi_pg_stats st;
+
+		/* Every connection broke since: the cached "ok" is stale,
+		 * check (and wait for the reconnection) now. */
+		evapi_pg_stats(&st);
+		if (st.open == 0)
+			body = NULL;
+	}
 	return body;
 }
 
@@ -204,7 +213,7 @@ ready_get(evapi_request *req, void *state)
 	}
 	w = calloc(1, sizeof(*w));
 	if (w == NULL) {
-		evapi_respond_body(req, 503, r->body_fail[PGCHECK_INTERNAL]);
+		evapi_respond_body(req, 503, r->body_draining);
 		return;
 	}
 	w->r = r;
@@ -216,12 +225,21 @@ ready_get(evapi_request *req, void *state)
 
 /* ---- the main loop's side ------------------------------------------------------ */
 
+static void check_done(const evapi_pg_result *res, void *arg);
+
 static void
 ready_start(void *arg)
 {
 	struct ready *r = arg;
 
-	evapi_pgcheck_run(r->pc);
+	/* Safe to repeat: a connection lost under it is retried once on a
+	 * fresh one, within the same deadline. */
+	if (evapi_pg_query(r->main_loop, r->select1, NULL, 0, EVAPI_PG_RETRY,
+			   r->timeout_ms, check_done, r) == NULL) {
+		pthread_mutex_lock(&r->mu);
+		r->in_flight = 0;
+		pthread_mutex_unlock(&r->mu);
+	}
 }
 
 static void
@@ -232,37 +250,52 @@ first_check(evapi_timer *t, void *arg)
 }
 
 static void
-log_transition(struct ready *r, enum pgcheck_reason reason, const char *detail)
+log_transition(struct ready *r, const char *why, const char *detail)
 {
-	const char *why = evapi_pgerr_reason_str(reason);
-
-	if (reason == PGCHECK_OK) {
+	if (strcmp(why, "ok") == 0) {
 		if (!r->have_state)
 			evapi_log(r->ctx, EVAPI_LOG_INFO, "database ready", NULL);
-		else if (r->state != PGCHECK_OK)
+		else if (strcmp(r->state, "ok") != 0)
 			evapi_log(r->ctx, EVAPI_LOG_INFO, "database ready again",
 				  NULL);
 		return;
 	}
 	evapi_log(r->ctx,
-		  !r->have_state || r->state != reason ? EVAPI_LOG_WARN
-						       : EVAPI_LOG_DEBUG,
+		  !r->have_state || strcmp(r->state, why) != 0
+			  ? EVAPI_LOG_WARN
+			  : EVAPI_LOG_DEBUG,
 		  "database unavailable", "reason", why, "detail", detail,
 		  NULL);
 }
 
+static const evapi_body *
+body_for(const struct ready *r, const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < r->nreasons; i++)
+		if (strcmp(r->reasons[i], why) == 0)
+			return r->body_fail[i];
+	return r->body_draining;
+}
+
 static void
-ready_done(void *arg, enum pgcheck_reason reason, const char *detail)
+check_done(const evapi_pg_result *res, void *arg)
 {
 	struct ready *r = arg;
-	const evapi_body *body =
-		reason == PGCHECK_OK ? r->body_ok : r->body_fail[reason];
-	int status = reason == PGCHECK_OK ? 200 : 503;
+	int ok = evapi_pg_status(res) == EVAPI_PG_OK;
+	/* A server error on SELECT 1 is "query failed", whatever it is. */
+	const char *why = ok ? "ok"
+			     : evapi_pg_status(res) == EVAPI_PG_ERROR
+				       ? "query failed"
+				       : evapi_pg_reason(res);
+	const evapi_body *body = ok ? r->body_ok : body_for(r, why);
+	int status = ok ? 200 : 503;
 	struct waiter *w;
 
-	log_transition(r, reason, detail);
+	log_transition(r, why, evapi_pg_message(res));
 	r->have_state = 1;
-	r->state = reason;
+	r->state = why;
 
 	pthread_mutex_lock(&r->mu);
 	r->have_result = 1;
@@ -287,98 +320,34 @@ ready_done(void *arg, enum pgcheck_reason reason, const char *detail)
 	pthread_mutex_unlock(&r->mu);
 }
 
-static void
-ready_lost(void *arg, const char *detail)
-{
-	struct ready *r = arg;
-
-	/* The idle connection broke: the cached "ok" is stale; the next
-	 * /ready checks (and reconnects) at once. */
-	evapi_log(r->ctx, EVAPI_LOG_WARN, "database connection lost", "detail",
-		  detail, NULL);
-	pthread_mutex_lock(&r->mu);
-	r->valid_until = 0;
-	pthread_mutex_unlock(&r->mu);
-}
-
-static void
-ready_log(void *arg, int level, const char *msg, const char *key,
-	  const char *value)
-{
-	struct ready *r = arg;
-
-	evapi_log(r->ctx, level, msg, key, value, NULL);
-}
-
 /* ---- init and fini -------------------------------------------------------------- */
 
 static int
 build_bodies(struct ready *r)
 {
+	const char *const *reasons = evapi_pg_reasons();
 	char json[160];
-	int i;
 
 	r->body_ok = evapi_body_json(
 		r->ctx, "{\"status\":\"ok\",\"checks\":{\"database\":\"ok\"}}");
 	r->body_draining = evapi_body_json(r->ctx, "{\"status\":\"draining\"}");
 	if (!r->body_ok || !r->body_draining)
 		return EVAPI_ERR;
-	for (i = 1; i < PGCHECK_NREASONS; i++) {
+	for (; *reasons != NULL && r->nreasons < MAX_REASONS; reasons++) {
 		/* The reasons are fixed lowercase words: no escaping. */
 		snprintf(json, sizeof(json),
 			 "{\"status\":\"unavailable\",\"checks\":"
 			 "{\"database\":\"%s\"}}",
-			 evapi_pgerr_reason_str((enum pgcheck_reason)i));
-		r->body_fail[i] = evapi_body_json(r->ctx, json);
-		if (!r->body_fail[i])
+			 *reasons);
+		r->reasons[r->nreasons] = *reasons;
+		r->body_fail[r->nreasons] = evapi_body_json(r->ctx, json);
+		if (!r->body_fail[r->nreasons++])
 			return EVAPI_ERR;
 	}
 	return EVAPI_OK;
 }
 
-static int
-blank(const char *s)
-{
-	for (; *s; s++)
-		if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
-			return 0;
-	return 1;
-}
-
 static void ready_fini(void *state);
-
-static int
-configure(struct ready *r, const char *url, unsigned long timeout_ms)
-{
-	static const struct pgcheck_hooks hooks = {
-		.done = ready_done, .lost = ready_lost, .log = ready_log};
-	char err[200], redacted[512], expected[300], t[16], c[16];
-
-	if (blank(url)) {
-		evapi_pg_redact(url, redacted, sizeof(redacted));
-		evapi_config_error(r->ctx, "DATABASE_URL", redacted,
-				   "a PostgreSQL connection string, e.g. "
-				   "postgresql://user:password@host:5432/db");
-		return EVAPI_ERR;
-	}
-	r->pc = evapi_pgcheck_new(r->main_loop, url, (unsigned)timeout_ms,
-				  &hooks, r, err, sizeof(err));
-	if (r->pc == NULL) {
-		evapi_pg_redact(url, redacted, sizeof(redacted));
-		snprintf(expected, sizeof(expected),
-			 "a PostgreSQL connection string (%s)", err);
-		evapi_config_error(r->ctx, "DATABASE_URL", redacted, expected);
-		return EVAPI_ERR;
-	}
-	/* From the parsed fields, not the string: no redaction rule to get
-	 * wrong. */
-	evapi_pgcheck_target(r->pc, redacted, sizeof(redacted));
-	snprintf(t, sizeof(t), "%lu", timeout_ms);
-	snprintf(c, sizeof(c), "%u", r->cache_ms);
-	evapi_log(r->ctx, EVAPI_LOG_INFO, "database check configured",
-		  "database", redacted, "timeout_ms", t, "cache_ms", c, NULL);
-	return EVAPI_OK;
-}
 
 static int
 ready_init(evapi_ctx *ctx, void **state)
@@ -391,16 +360,15 @@ ready_init(evapi_ctx *ctx, void **state)
 	r->ctx = ctx;
 	r->main_loop = evapi_main_loop(ctx);
 	r->cache_ms = (unsigned)evapi_setting_int(ctx, "READY_CACHE_MS");
-	if (configure(r, evapi_setting_str(ctx, "DATABASE_URL"),
-		      (unsigned long)evapi_setting_int(ctx, "READY_TIMEOUT_MS")) !=
-		    EVAPI_OK ||
+	r->timeout_ms = (unsigned)evapi_setting_int(ctx, "READY_TIMEOUT_MS");
+	if (evapi_pg_init(ctx) != EVAPI_OK ||
+	    (r->select1 = evapi_pg_prepare(ctx, "SELECT 1")) == NULL ||
 	    build_bodies(r) != EVAPI_OK)
 		goto fail;
 	/* A first check shortly after start: the state is logged at start
 	 * and the first probe is usually answered from the cache. Not at
-	 * once: the connection's handshake (SCRAM is a few ms of CPU on loop
-	 * 0) would delay the first answers the server gives. A /ready that
-	 * comes earlier starts the check itself. */
+	 * once: the pool's connections are being made. A /ready that comes
+	 * earlier starts the check itself. */
 	r->first = evapi_timer_new(r->main_loop, first_check, r);
 	if (r->first == NULL ||
 	    evapi_timer_start(r->first, FIRST_CHECK_MS, 0) != EVAPI_OK)
@@ -421,7 +389,6 @@ ready_fini(void *state)
 	if (r == NULL)
 		return;
 	evapi_timer_free(r->first);
-	evapi_pgcheck_free(r->pc);
 	/* Every loop has stopped. A waiter already handed to its loop has
 	 * its answer queued there: it is orphaned (it no longer points at
 	 * this state) and answers when the host turns that loop once more.
@@ -441,6 +408,8 @@ ready_fini(void *state)
 	free(r);
 }
 
+static const char *const ready_needs[] = {"pg", NULL};
+
 static const struct evapi_route ready_routes[] = {
 	{EVAPI_GET, "/ready", ready_get, EVAPI_ROUTE_PROBE},
 	EVAPI_ROUTES_END,
@@ -449,11 +418,12 @@ static const struct evapi_route ready_routes[] = {
 EVAPI_PLUGIN(ready) = {
 	EVAPI_PLUGIN_HEADER,
 	.name = "ready",
-	.version = "2.0.0",
+	.version = "2.1.0",
 	.description = "readiness: GET /ready checks PostgreSQL without "
 		       "blocking; 503 while draining",
 	.routes = ready_routes,
 	.settings = ready_settings,
+	.needs = ready_needs,
 	.init = ready_init,
 	.fini = ready_fini,
 };

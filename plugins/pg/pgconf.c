@@ -100,20 +100,45 @@ pgc_default_rootcert(struct pgconf *pc, int n)
 
 /* Read the parsed options: everything passes through to libpq except the
  * host, hostaddr and port lists, which are rebuilt per attempt. */
+/* The user's options (if any), then SESSION's. */
 static int
-pgc_configure(struct pgconf *pc, const char *app_name, char *err,
-	      size_t errlen)
+pgc_options(struct pgconf *pc, const char *user, const char *session, int n)
+{
+	size_t len;
+
+	if (session == NULL || *session == '\0') {
+		if (user != NULL) {
+			pc->kw[n] = "options";
+			pc->val[n++] = user;
+		}
+		return n;
+	}
+	len = (user ? strlen(user) + 1 : 0) + strlen(session) + 1;
+	pc->optbuf = malloc(len);
+	if (pc->optbuf == NULL)
+		return -1;
+	snprintf(pc->optbuf, len, "%s%s%s", user ? user : "", user ? " " : "",
+		 session);
+	pc->kw[n] = "options";
+	pc->val[n++] = pc->optbuf;
+	return n;
+}
+
+static int
+pgc_configure(struct pgconf *pc, const char *app_name, const char *session,
+	      char *err, size_t errlen)
 {
 	const char *host = NULL, *hostaddr = NULL, *port = NULL;
+	const char *options = NULL;
 	int have_gss = 0, n = 0, count = 0;
 	PQconninfoOption *o;
 
 	for (o = pc->opts; o->keyword; o++)
 		count++;
 	/* + host, hostaddr, port, fallback_application_name, gssencmode,
-	 * user, sslrootcert and the terminating NULL. */
-	pc->kw = calloc((size_t)count + 8, sizeof(*pc->kw));
-	pc->val = calloc((size_t)count + 8, sizeof(*pc->val));
+	 * user, sslrootcert, options and the terminating NULL. */
+	pc->kw = calloc((size_t)count + 10, sizeof(*pc->kw));
+	pc->val = calloc((size_t)count + 10, sizeof(*pc->val));
 	if (!pc->kw || !pc->val) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -123,6 +148,10 @@ pgc_configure(struct pgconf *pc, const char *app_name, char *err,
 			continue;
 		if (!strcmp(o->keyword, "host")) {
 			host = o->val;
+			continue;
+		}
+		if (!strcmp(o->keyword, "options")) {
+			options = o->val;
 			continue;
 		}
 		if (!strcmp(o->keyword, "hostaddr"))
@@ -205,6 +234,11 @@ pgc_configure(struct pgconf *pc, const char *app_name, char *err,
 	}
 	n = pgc_default_user(pc, n);
 	n = pgc_default_rootcert(pc, n);
+	n = pgc_options(pc, options, session, n);
+	if (n < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	pc->nopt = n;
 	return 0;
 }
@@ -253,6 +287,60 @@ pgc_dbname_is_conninfo(const struct pgconf *pc)
 	return 0;
 }
 
+/* Every port of a comma-separated list: empty (the default) or 1 to
+ * 65535. */
+static int
+pgc_ports_ok(const char *ports)
+{
+	const char *p = ports;
+
+	while (p != NULL) {
+		size_t n = strcspn(p, ",");
+		unsigned long v = 0;
+		size_t i;
+
+		for (i = 0; i < n; i++) {
+			if (p[i] < '0' || p[i] > '9' || i >= 5)
+				return 0;
+			v = v * 10 + (unsigned long)(p[i] - '0');
+		}
+		if (n > 0 && (v < 1 || v > 65535))
+			return 0;
+		p = p[n] == ',' ? p + n + 1 : NULL;
+	}
+	return 1;
+}
+
+/* A URI whose authority names no host (postgresql://user:pw@:5432/db,
+ * often a template variable left empty): libpq would quietly use the
+ * local socket. postgresql:///db (no authority at all) is that on
+ * purpose and stays allowed. */
+static int
+pgc_uri_empty_host(const char *s, size_t prefix)
+{
+	const char *auth = s + prefix, *h;
+	size_t n = strcspn(auth, "/?");
+
+	if (n == 0)
+		return 0;
+	h = memchr(auth, '@', n);
+	h = h ? h + 1 : auth;
+	n -= (size_t)(h - auth);
+	/* Each host of a list, up to its port. */
+	for (;;) {
+		size_t len = strcspn(h, ",/?");
+
+		if (len > n)
+			len = n;
+		if (len == 0 || h[0] == ':')
+			return 1;
+		if (len >= n || h[len] != ',')
+			return 0;
+		n -= len + 1;
+		h += len + 1;
+	}
+}
+
 const char *
 evapi_pgconf_opt(const struct pgconf *pc, const char *key)
 {
@@ -288,8 +376,10 @@ evapi_pgconf_target(const struct pgconf *pc, char *out, size_t outlen)
 
 int
 evapi_pgconf_parse(struct pgconf *pc, const char *conninfo,
-		   const char *app_name, char *err, size_t errlen)
+		   const char *app_name, const char *session, char *err,
+		   size_t errlen)
 {
+	const char *port;
 	char *perr = NULL;
 	size_t prefix;
 
@@ -318,6 +408,20 @@ evapi_pgconf_parse(struct pgconf *pc, const char *conninfo,
 		PQfreemem(perr);
 		return EVAPI_ERR;
 	}
+	if (prefix > 0 && pgc_uri_empty_host(conninfo, prefix)) {
+		snprintf(err, errlen,
+			 "the URI names no host (for the local socket, leave "
+			 "the host part out entirely: postgresql:///dbname)");
+		return EVAPI_ERR;
+	}
+	port = evapi_pgconf_opt(pc, "port");
+	if (port == NULL)
+		port = getenv("PGPORT");
+	if (port != NULL && !pgc_ports_ok(port)) {
+		snprintf(err, errlen, "the port must be a number from 1 to "
+				      "65535");
+		return EVAPI_ERR;
+	}
 	if (pgc_dbname_is_conninfo(pc)) {
 		/* psql would expand it; evapi passes dbname as a name, so the
 		 * server would echo it, password and all, in its error. */
@@ -326,8 +430,9 @@ evapi_pgconf_parse(struct pgconf *pc, const char *conninfo,
 			 "does not expand: put its parts in DATABASE_URL");
 		return EVAPI_ERR;
 	}
-	return pgc_configure(pc, app_name, err, errlen) < 0 ? EVAPI_ERR
-							    : EVAPI_OK;
+	return pgc_configure(pc, app_name, session, err, errlen) < 0
+		       ? EVAPI_ERR
+		       : EVAPI_OK;
 }
 
 void
@@ -337,6 +442,7 @@ evapi_pgconf_free(struct pgconf *pc)
 	free(pc->val);
 	free(pc->hostbuf);
 	free(pc->portbuf);
+	free(pc->optbuf);
 	if (pc->opts)
 		PQconninfoFree(pc->opts);
 	memset(pc, 0, sizeof(*pc));

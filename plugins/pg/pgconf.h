@@ -37,13 +37,16 @@ struct pgconf {
 	int nports;
 	int need_dns;       /* a host is a name: resolve it without blocking */
 	int defaulted_user; /* no user given and no passwd entry: "evapi" */
+	char *optbuf;       /* the options sent: the user's and evapi's */
 };
 
 /* Parse CONNINFO (URI or key=value). EVAPI_ERR with a message in ERR that
  * never quotes the input (it may hold a password). APP_NAME is the
- * fallback_application_name. */
+ * fallback_application_name; SESSION (or NULL) server settings
+ * ("-c TimeZone=UTC") added after the user's own options. */
 int evapi_pgconf_parse(struct pgconf *c, const char *conninfo,
-		       const char *app_name, char *err, size_t errlen);
+		       const char *app_name, const char *session, char *err,
+		       size_t errlen);
 void evapi_pgconf_free(struct pgconf *c);
 /* A parsed option, NULL when unset or empty. */
 const char *evapi_pgconf_opt(const struct pgconf *c, const char *key);
