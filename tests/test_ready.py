@@ -49,6 +49,8 @@ def pg():
 def server(url, **env):
     env.setdefault("API_PLUGINS", "health,ready")
     env.setdefault("WORKERS", 1)
+    # One connection per loop: the counts below are of connections.
+    env.setdefault("DB_POOL_SIZE", 1)
     return et.Server(suite, DATABASE_URL=url, **env)
 
 
@@ -305,8 +307,8 @@ def test_tls():
         s.start()
         et.eq(s.get("/ready").status, 200)
         out = p.psql("SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a "
-                     "USING (pid) WHERE a.application_name = 'evapi-ready' AND s.ssl")
-        et.eq(out.strip(), "1", "TLS connections of evapi-ready")
+                     "USING (pid) WHERE a.application_name = 'evapi' AND s.ssl")
+        et.eq(out.strip(), "1", "TLS connections of evapi")
 
 
 @suite.test
@@ -497,7 +499,7 @@ def test_backend_terminated():
         s.start()
         et.eq(s.get("/ready").status, 200)
         out = p.psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                     "WHERE application_name = 'evapi-ready'")
+                     "WHERE application_name = 'evapi'")
         et.eq(out.strip(), "1", "terminated backends")
         for _ in range(5):
             r = s.get("/ready")
@@ -653,7 +655,7 @@ def test_no_user_no_passwd_entry():
     if os.environ.get("EVAPI_STATIC") != "yes":
         plugins = os.path.join(d, "plugins")
         os.mkdir(plugins, 0o755)
-        for f in ("health.so", "ready.so"):
+        for f in ("health.so", "ready.so", "pg.so"):
             shutil.copy(os.path.join(os.environ["EVAPI_PLUGIN_DIR"], f), plugins)
             os.chmod(os.path.join(plugins, f), 0o644)
         env["API_PLUGIN_DIR"] = plugins

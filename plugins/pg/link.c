@@ -98,28 +98,32 @@ io_free(struct pg_link *l)
 
 static void link_io(evapi_io *io, int events, void *arg);
 
-/* Wait for EVENTS on the connection's current socket (libpq may switch
- * sockets while it tries hosts and addresses: never cached across that). */
+/* Wait for EVENTS on the connection's current socket. While connecting,
+ * once per call: libpq may close a socket and open another (the next
+ * host or address), often with the same number, so nothing is kept.
+ * Once established, the socket stays: the wait persists and is changed
+ * only when EVENTS change (each change costs system calls). */
 static int
 watch(struct pg_link *l, int events)
 {
 	int fd = PQsocket(l->conn);
+	int stable = l->state == L_READY || l->state == L_PREPARING;
 
 	if (fd < 0)
 		return -1;
-	if (l->io == NULL || l->io_fd != fd) {
+	if (l->io == NULL || l->io_fd != fd || !stable) {
 		io_free(l);
 		l->io = evapi_io_new(l->pool->loop, fd, link_io, l);
 		if (l->io == NULL)
 			return -1;
 		l->io_fd = fd;
 	}
-	/* A change of what to wait for costs system calls: only on change. */
-	if (l->io_events == events)
+	if (stable && l->io_events == events)
 		return 0;
-	if (evapi_io_want(l->io, events | EVAPI_IO_PERSIST, 0) != EVAPI_OK)
+	if (evapi_io_want(l->io, events | (stable ? EVAPI_IO_PERSIST : 0),
+			  0) != EVAPI_OK)
 		return -1;
-	l->io_events = events;
+	l->io_events = stable ? events : 0;
 	return 0;
 }
 
@@ -474,6 +478,7 @@ send_prepares(struct pg_link *l)
 static void
 connected(struct pg_link *l)
 {
+	io_free(l);
 	/* Non-blocking from now on: PQflush and PQfinish's Terminate message
 	 * must never wait for the socket. */
 	if (PQsetnonblocking(l->conn, 1) != 0 ||
@@ -863,7 +868,7 @@ link_fail(struct pg_link *l, enum pgcheck_reason reason, const char *msg)
 		evapi_pg_link_start(l);
 	/* Requeued queries must see this link as down (or coming up). */
 	empty_pipeline(l, reason == PGCHECK_OK ? PGCHECK_LOST : reason);
-	evapi_pg_pool_link_down(l->pool, l);
+	evapi_pg_pool_link_down(l->pool, l, lost);
 }
 
 static void

@@ -8,7 +8,11 @@
  * most DB_QUEUE_MAX), and without a place there it fails with BUSY. When
  * no connection is up and none is being made (all backing off), it fails
  * at once with the reason of the last failure, so a database that is
- * down costs a client nothing but the 503.
+ * down costs a client nothing but the 503: the pool counts as down from
+ * a failed attempt (or a query that timed out waiting for a connection)
+ * for a backoff (250 ms doubling to 2 s) or until a connection is up.
+ * Otherwise (at start, after an established connection broke, after the
+ * backoff) queries wait for the connection being made.
  *
  * Every query not yet answered is on one list; a single timer fires at
  * the earliest deadline among them.
@@ -164,6 +168,50 @@ on_soon(evapi_timer *t, void *arg)
 	}
 }
 
+static int
+is_down(const struct pg_pool *p)
+{
+	return p->down_until != 0 && evapi_pg_mono_ms() < p->down_until;
+}
+
+static void
+set_down(struct pg_pool *p, enum pgcheck_reason reason)
+{
+	unsigned ms = 250, i;
+
+	p->last_reason = reason;
+	for (i = 1; i < p->downs && ms < 2000; i++)
+		ms *= 2;
+	if (ms > 2000)
+		ms = 2000;
+	p->downs++;
+	p->down_until = evapi_pg_mono_ms() + ms;
+}
+
+static int
+any_ready(const struct pg_pool *p)
+{
+	unsigned i;
+
+	for (i = 0; i < p->nlinks; i++)
+		if (p->links[i].state == L_READY)
+			return 1;
+	return 0;
+}
+
+/* Nothing will come up soon: fail the waiting queries. */
+static void
+fail_waiting(struct pg_pool *p)
+{
+	struct evapi_pg_query *q;
+
+	while ((q = p->wait_head) != NULL) {
+		wait_remove(p, q);
+		INC(p, unavailable);
+		fail_soon(p, q, EVAPI_PG_UNAVAILABLE, p->last_reason);
+	}
+}
+
 /* ---- deadlines ----------------------------------------------------------------- */
 
 static void
@@ -209,8 +257,14 @@ on_deadline(evapi_timer *t, void *arg)
 		expired = q->xnext;
 		if (!q->dropped)
 			INC(p, timeouts);
+		/* Waited its whole deadline for a connection that never came:
+		 * the database does not answer; the next ones fail at once. */
+		if (q->state == Q_FAILING && !any_ready(p) && !is_down(p))
+			set_down(p, PGCHECK_TIMEOUT);
 		evapi_pg_pool_answer(q, EVAPI_PG_TIMEOUT, PGCHECK_TIMEOUT, NULL);
 	}
+	if (is_down(p))
+		fail_waiting(p);
 	if (next != 0)
 		arm_deadline(p, next);
 }
@@ -237,12 +291,15 @@ pick(struct pg_pool *p)
 	return best;
 }
 
-/* Some link is being set up: a query may wait for it. */
+/* Some link is being set up and the pool is not known to be down: a
+ * query may wait for it. */
 static int
 coming_up(const struct pg_pool *p)
 {
 	unsigned i;
 
+	if (is_down(p))
+		return 0;
 	for (i = 0; i < p->nlinks; i++) {
 		enum pg_lstate s = p->links[i].state;
 
@@ -457,25 +514,22 @@ void
 evapi_pg_pool_link_ready(struct pg_pool *p, struct pg_link *l)
 {
 	(void)l;
+	p->down_until = 0;
+	p->downs = 0;
 	drain_queue(p);
 }
 
 void
-evapi_pg_pool_link_down(struct pg_pool *p, struct pg_link *l)
+evapi_pg_pool_link_down(struct pg_pool *p, struct pg_link *l, int lost)
 {
-	struct evapi_pg_query *q;
-
 	p->last_reason = l->last_reason;
+	if (!lost && !any_ready(p) && !is_down(p))
+		set_down(p, l->last_reason);
 	if (coming_up(p)) {
 		drain_queue(p);
 		return;
 	}
-	/* Nothing will come up before a backoff ends: fail the waiting. */
-	while ((q = p->wait_head) != NULL) {
-		wait_remove(p, q);
-		INC(p, unavailable);
-		fail_soon(p, q, EVAPI_PG_UNAVAILABLE, p->last_reason);
-	}
+	fail_waiting(p);
 }
 
 /* ---- life ------------------------------------------------------------------------- */

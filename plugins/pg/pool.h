@@ -158,6 +158,8 @@ struct pg_pool {
 	evapi_timer *start;
 	int stopping;
 	enum pgcheck_reason last_reason; /* why no link is up, for failures */
+	uint64_t down_until; /* attempts failed, none up: fail at once */
+	unsigned downs;      /* ... that many times in a row (the backoff) */
 	uint64_t rng;
 	struct pg_counters n;
 };
@@ -190,7 +192,9 @@ struct evapi_pg_query *evapi_pg_pool_query(struct pg_pool *p,
 void evapi_pg_pool_cancel(struct evapi_pg_query *q);
 /* From link.c: a link's state changed (ready, failed, has room). */
 void evapi_pg_pool_link_ready(struct pg_pool *p, struct pg_link *l);
-void evapi_pg_pool_link_down(struct pg_pool *p, struct pg_link *l);
+/* LOST: an established connection broke (it reconnects at once), not a
+ * failed attempt. */
+void evapi_pg_pool_link_down(struct pg_pool *p, struct pg_link *l, int lost);
 /* From link.c: Q's answer came (RES may be NULL when STATUS is not OK). */
 void evapi_pg_pool_answer(struct evapi_pg_query *q, int status,
 			  enum pgcheck_reason reason, const PGresult *res);

@@ -246,12 +246,19 @@ lc_messages = 'C'
         except OSError:
             return ""
 
-    def count_statements(self, statement="SELECT 1", app="evapi-ready"):
-        """Statements STATEMENT sent by clients named APP, from the log."""
-        needle = f"statement: {statement}"
+    def count_statements(self, statement="SELECT 1", app="evapi"):
+        """Statements STATEMENT run by clients named APP, from the log:
+        simple queries ("statement: SQL") and executions of prepared ones
+        ("execute NAME: SQL")."""
         tag = f"app={app} "
-        return sum(1 for line in self.log().splitlines()
-                   if tag in line and line.rstrip().endswith(needle))
+        n = 0
+        for line in self.log().splitlines():
+            line = line.rstrip()
+            if tag not in line or not line.endswith(f": {statement}"):
+                continue
+            if "statement: " in line or "execute " in line:
+                n += 1
+        return n
 
     def psql(self, sql):
         """Run SQL over the unix socket; returns stdout."""
