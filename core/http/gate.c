@@ -238,18 +238,23 @@ head_line(struct evapi_gate *g, size_t end)
 
 /* The method comes first and is a short token: a byte that cannot be in
  * one (a TLS handshake, binary noise) is refused as it arrives, not after
- * HEADER_TIMEOUT spent waiting for a line end. */
+ * HEADER_TIMEOUT spent waiting for a line end, and before any length
+ * limit, so that the verdict does not depend on how the bytes were cut.
+ * P/N: the bytes arriving after the LEN already buffered. */
 static int
-method_prefix_ok(const struct evapi_msg *m, size_t from)
+method_prefix_ok(const struct evapi_msg *m, const char *p, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < m->len; i++) {
-		unsigned char c = (unsigned char)m->buf[i];
+	/* The bytes buffered passed already; a space ended the method. */
+	if (m->len > 0 && memchr(m->buf, ' ', m->len < 33 ? m->len : 33) != NULL)
+		return 1;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
 
 		if (c == ' ')
 			return 1;
-		if (i >= from && (!evapi_ch(c, EVAPI_CH_TCHAR) || i >= 32))
+		if (!evapi_ch(c, EVAPI_CH_TCHAR) || m->len + i >= 32)
 			return 0;
 	}
 	return 1;
@@ -265,6 +270,8 @@ feed_head(struct evapi_gate *g, const char *p, size_t n)
 		const char *lf = memchr(p + used, '\n', n - used);
 		size_t take = lf ? (size_t)(lf - (p + used)) + 1 : n - used;
 
+		if (m->head.nlines == 0 && !method_prefix_ok(m, p + used, take))
+			return refuse(g, 400, "invalid method");
 		if (m->len + take > g->lim.max_head) {
 			/* Still in the request line: the target is too long. */
 			if (m->head.nlines == 0)
@@ -279,9 +286,6 @@ feed_head(struct evapi_gate *g, const char *p, size_t n)
 		m->len += take;
 		m->wire += take;
 		used += take;
-		if (m->head.nlines == 0 &&
-		    !method_prefix_ok(m, m->len - take))
-			return refuse(g, 400, "invalid method");
 		if (lf != NULL && head_line(g, m->len) == 0)
 			return used;
 	}
