@@ -79,48 +79,7 @@ def poll(srv, path, want, timeout, interval=0.05):
     raise AssertionError(f"{path} did not answer {want} within {timeout}s: {last!r}")
 
 
-class HealthSampler:
-    """GET /health on a fresh connection every 20 ms in the background."""
-
-    def __init__(self, port):
-        self.port = port
-        self.samples = []
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            dt, r = et.timed_get(self.port, "/health", timeout=2)
-            ok = not isinstance(r, Exception) and r.status == 200
-            self.samples.append((dt, ok))
-            self._stop.wait(0.02)
-
-    def __enter__(self):
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join(5)
-
-    def check(self, limit=0.05, stall=0.15):
-        """Nine in ten samples under LIMIT, and none near a stall.
-
-        A loop blocked by the check would delay /health by the whole
-        READY_TIMEOUT_MS (300 ms in these tests); STALL stays well below
-        that, so a blocked loop always fails, while one sample delayed by
-        the scheduler of a loaded 2-core machine does not."""
-        et.check(len(self.samples) >= 5, f"too few /health samples: {len(self.samples)}")
-        bad = [s for s in self.samples if not s[1]]
-        et.check(not bad, f"/health failed {len(bad)} times")
-        times = sorted(dt for dt, _ in self.samples)
-        p90 = times[int(len(times) * 0.9) - 1]
-        worst = times[-1]
-        et.check(p90 < limit, f"/health p90 {p90 * 1000:.1f} ms "
-                 f"(limit {limit * 1000:.0f} ms) over {len(times)} samples")
-        et.check(worst < stall, f"/health took {worst * 1000:.1f} ms once "
-                 f"(a stall; limit {stall * 1000:.0f} ms)")
-        return worst
+HealthSampler = et.HealthSampler
 
 
 # --- configuration ---------------------------------------------------------
