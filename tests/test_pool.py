@@ -289,7 +289,7 @@ def client_leaves_during_query():
 def sigterm_lets_queries_finish():
     """SIGTERM with queries in flight: they finish (200) within
     SHUTDOWN_TIMEOUT, then exit 0"""
-    with server(SHUTDOWN_TIMEOUT=5) as s:
+    with server(SHUTDOWN_TIMEOUT=5, DB_QUERY_TIMEOUT_MS=5000) as s:
         s.start()
         out = [None] * 4
         threads = [threading.Thread(target=timed, args=(s, "/db/sleep?s=0.8", out, i))

@@ -518,7 +518,8 @@ evapi_request_json(evapi_request *req, struct json_object **out)
 		evapi_respond_error(req, 503, "out of memory");
 		return EVAPI_ERR;
 	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+					       JSON_TOKENER_VALIDATE_UTF8);
 	obj = json_tokener_parse_ex(tok, req->body, (int)req->body_len);
 	err = json_tokener_get_error(tok);
 	end = json_tokener_get_parse_end(tok);

@@ -75,11 +75,9 @@ static void
 check_tags(struct json_object *v, struct item_in *in,
 	   struct json_object *errors)
 {
-	struct json_object *list;
 	size_t i, n;
-	const char *s;
 
-	snprintf(in->tags, sizeof(in->tags), "[]");
+	in->tags = "[]";
 	if (v == NULL)
 		return;
 	if (!json_object_is_type(v, json_type_array) ||
@@ -94,14 +92,8 @@ check_tags(struct json_object *v, struct item_in *in,
 			    "each tag must be a string of 1 to 50 characters");
 			return;
 		}
-	/* Re-serialised: what PostgreSQL reads is JSON we made. */
-	list = v;
-	s = json_object_to_json_string_ext(list, JSON_C_TO_STRING_PLAIN);
-	if (strlen(s) >= sizeof(in->tags)) {
-		bad(errors, "tags", "too long");
-		return;
-	}
-	snprintf(in->tags, sizeof(in->tags), "%s", s);
+	/* Re-serialised: what PostgreSQL reads is JSON json-c wrote. */
+	in->tags = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
 }
 
 int

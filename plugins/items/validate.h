@@ -17,7 +17,8 @@ struct json_object;
 struct item_in {
 	const char *name;     /* borrowed from the body */
 	long long price_cents;
-	char tags[2048];      /* a JSON array of strings, for $::jsonb */
+	const char *tags;     /* a JSON array of strings, for $::jsonb (owned
+				 by the body) */
 };
 
 /* Check BODY. 0 and *IN filled; or -1 with *ERRORS a new JSON object

@@ -271,9 +271,14 @@ on_deadline(evapi_timer *t, void *arg)
 
 /* ---- placing queries ----------------------------------------------------------- */
 
-/* The ready link with the fewest queries in flight and room; NULL. */
+static int link_coming(const struct pg_pool *p);
+
+/* The ready link with the fewest queries in flight and room; NULL. A
+ * query joins a pipeline only when no connection of the loop is still
+ * being made: one that is coming serves it soon, where a pipeline could
+ * hold it behind a slow query. */
 static struct pg_link *
-pick(struct pg_pool *p)
+pick(struct pg_pool *p, int anyway)
 {
 	struct pg_link *best = NULL;
 	unsigned i;
@@ -286,9 +291,25 @@ pick(struct pg_pool *p)
 		if (best == NULL || l->inflight < best->inflight)
 			best = l;
 		if (best->inflight == 0)
-			break;
+			return best;
 	}
+	if (best != NULL && !anyway && link_coming(p))
+		return NULL;
 	return best;
+}
+
+static int
+link_coming(const struct pg_pool *p)
+{
+	unsigned i;
+
+	for (i = 0; i < p->nlinks; i++) {
+		enum pg_lstate s = p->links[i].state;
+
+		if (s == L_RESOLVING || s == L_CONNECTING || s == L_PREPARING)
+			return 1;
+	}
+	return 0;
 }
 
 /* Some link is being set up and the pool is not known to be down: a
@@ -314,9 +335,11 @@ coming_up(const struct pg_pool *p)
 static void
 place(struct pg_pool *p, struct evapi_pg_query *q, int front)
 {
+	/* No room in the queue: a pipeline rather than a refusal. */
+	int anyway = !front && p->nwait >= p->queue_max;
 	struct pg_link *l;
 
-	while ((l = pick(p)) != NULL) {
+	while ((l = pick(p, anyway)) != NULL) {
 		if (evapi_pg_link_send(l, q) == EVAPI_OK)
 			return;
 		/* That link failed as it was used; try another. */
@@ -340,7 +363,7 @@ drain_queue(struct pg_pool *p)
 {
 	struct pg_link *l;
 
-	while (p->wait_head != NULL && (l = pick(p)) != NULL) {
+	while (p->wait_head != NULL && (l = pick(p, 0)) != NULL) {
 		struct evapi_pg_query *q = p->wait_head;
 
 		wait_remove(p, q);
