@@ -200,7 +200,7 @@ def health_and_version():
     et.eq(et.http(s.port, "/health").status, 200)
     v = et.http(s.port, "/version").json()
     et.eq(v["build"], "static")
-    et.eq(v["plugins"], ["health", "ready", "version"])
+    et.eq(v["plugins"], ["health", "pg", "ready", "version"])
 
 
 @suite.test
@@ -233,7 +233,7 @@ def ready_over_tls_by_hosts_name():
     et.check(PG.password not in s.log(), "no password in the log")
     # The server saw a TLS connection from the ready check.
     rows = PG.psql("select count(*) from pg_stat_ssl s join pg_stat_activity a "
-                   "using (pid) where s.ssl and a.application_name = 'evapi-ready'")
+                   "using (pid) where s.ssl and a.application_name = 'evapi'")
     et.check(rows.strip() not in ("", "0"), f"no TLS session from evapi: {rows!r}")
 
 

@@ -234,7 +234,6 @@ def main():
     try:
         docker("network", "create", net)
         docker("run", "-d", "--name", db, "--network", net, "--network-alias", "db",
-               "-v", f"{ROOT}/migrations/init.sql:/docker-entrypoint-initdb.d/init.sql:ro",
                "-e", "POSTGRES_USER=evapi", "-e", f"POSTGRES_PASSWORD={password}",
                "-e", "POSTGRES_DB=evapi", pg_image)
         t = time.monotonic()

@@ -572,6 +572,23 @@ compose_up_static() {
 	check_version "compose static" "$API/version" static
 	check "compose: GET /ready -> 200 (api reaches db through DATABASE_URL)" wait_for 30 http_is 200 "$API/ready"
 	check_uid "compose api" "$api"
+	check_items
+}
+
+# The migrate service ran evapi --migrate once, exit 0, before the api:
+# /items works on the database it made.
+check_items() {
+	local mig out loc
+	mig=$(cid migrate)
+	check "compose: migrate ran and exited 0" \
+		[ "$("$DOCKER" inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$mig")" = "exited 0" ]
+	out=$("$DOCKER" logs "$mig" 2>&1)
+	check "compose: migrate applied items 1 ($(tail -n 1 <<<"$out"))" grep -q "items 1" <<<"$out"
+	out=$(curl -s --max-time 5 -D "$WORKDIR/items.head" -H 'Content-Type: application/json' \
+		-d '{"name":"compose","price_cents":1}' "$API/items")
+	loc=$(tr -d '\r' <"$WORKDIR/items.head" | sed -n 's/^Location: //Ip')
+	check "compose: POST /items -> 201 Location $loc" grep -q '^HTTP/1.1 201' "$WORKDIR/items.head"
+	check "compose: GET $loc -> 200" http_is 200 "$API$loc"
 }
 
 check_db_outage() {
