@@ -13,7 +13,8 @@ Configuration (environment; bench/run sets it):
   EVAPI_BIN, EVAPI_PLUGIN_DIR, EVAPI_STATIC_BIN, EVAPI_SKIP (reason),
   HELLO_PLUGIN=1 / EVAPI_STATIC_HELLO=1 (the hello plugin is there),
   BASELINE_NAME, BASELINE_BIN, BASELINE_PLUGIN_DIR, BASELINE_SKIP,
-  NGINX_BIN, NGINX_CONF_IN, GO_PEER_BIN,
+  NGINX_BIN, NGINX_CONF_IN, GO_PEER_BIN, NODE_PEER_JS, BENCH_ITEMS (rows
+  seeded in the items table; unset: no /items loads),
   DATABASE_URL (for the servers), BENCH_PGHOST/BENCH_PGPORT/BENCH_PGDB
   (superuser access over the cluster's socket, for pg_stat_database).
 """
@@ -50,7 +51,25 @@ DB_URL = ENV.get("DATABASE_URL", "")
 PG = (ENV.get("BENCH_PGHOST"), ENV.get("BENCH_PGPORT"), ENV.get("BENCH_PGDB", "bench"))
 HAVE_DB = bool(DB_URL and PG[0] and PG[1])
 HELLO = "/hello/bob"
+ITEMS_N = env_int("BENCH_ITEMS", 0)
+# The items API: a random seeded item by id, and a create; keep-alive.
+ITEM_GET, ITEM_POST = "GET /items/{id}", "POST /items"
 LOADS = [(path, close) for path in ("/health", "/version", "/ready", HELLO) for close in (False, True)]
+if HAVE_DB and ITEMS_N:
+    LOADS += [(ITEM_GET, False), (ITEM_POST, False)]
+# wrk request scripts of the loads that are not a plain GET.
+SCRIPTS = {
+    ITEM_GET: ("/items/1", f"""
+request = function()
+  return wrk.format("GET", "/items/" .. math.random(1, {ITEMS_N}))
+end
+"""),
+    ITEM_POST: ("/items", """
+wrk.method = "POST"
+wrk.body = '{"name":"bench item","price_cents":1999,"tags":["bench","load"]}'
+wrk.headers["Content-Type"] = "application/json"
+"""),
+}
 
 
 def log(msg):
@@ -66,8 +85,14 @@ class System:
         self.name, self.command, self.endpoints = name, command, endpoints
 
 
-def evapi_system(name, binary, plugin_dir, hello=False, endpoints=("/health", "/version", "/ready")):
-    plugins = ["health", "version"] + (["ready"] if HAVE_DB else []) + (["hello"] if hello else [])
+def item_loads():
+    return (ITEM_GET, ITEM_POST) if HAVE_DB and ITEMS_N else ()
+
+
+def evapi_system(name, binary, plugin_dir, hello=False, endpoints=("/health", "/version", "/ready"),
+                 items=True):
+    plugins = (["health", "version"] + (["ready"] if HAVE_DB else []) + (["hello"] if hello else [])
+               + (["items"] if items and item_loads() else []))
 
     def command(port, _tmp):
         # Without a database the ready plugin would refuse to start.
@@ -78,7 +103,8 @@ def evapi_system(name, binary, plugin_dir, hello=False, endpoints=("/health", "/
         if plugin_dir:
             env["API_PLUGIN_DIR"] = plugin_dir
         return [binary], env
-    return System(name, command, tuple(endpoints) + ((HELLO,) if hello else ()))
+    return System(name, command, tuple(endpoints) + ((HELLO,) if hello else ())
+                  + (item_loads() if items else ()))
 
 
 def nginx_system(binary, template):
@@ -99,7 +125,13 @@ def nginx_system(binary, template):
 def go_system(binary):
     def command(port, _tmp):
         return [binary], {"PORT": str(port), "BIND_ADDRESS": "127.0.0.1", "DATABASE_URL": DB_URL}
-    return System("go", command, ("/health", "/version", "/ready", HELLO))
+    return System("go", command, ("/health", "/version", "/ready", HELLO) + item_loads())
+
+
+def node_system(script):
+    def command(port, _tmp):
+        return ["node", script], {"PORT": str(port), "BIND_ADDRESS": "127.0.0.1", "DATABASE_URL": DB_URL}
+    return System("node", command, ("/health",) + item_loads())
 
 
 def executable(path):
@@ -128,7 +160,8 @@ def systems():
     base = abs_env("BASELINE_BIN")
     if executable(base):
         found.append(evapi_system(ENV.get("BASELINE_NAME", "evapi-baseline"), base,
-                                  abs_env("BASELINE_PLUGIN_DIR"), endpoints=("/health", "/version")))
+                                  abs_env("BASELINE_PLUGIN_DIR"), endpoints=("/health", "/version"),
+                                  items=False))
     elif ENV.get("BASELINE_SKIP"):
         skips.append(("evapi baseline", ENV["BASELINE_SKIP"]))
     nginx, template = ENV.get("NGINX_BIN", ""), ENV.get("NGINX_CONF_IN", "")
@@ -141,6 +174,11 @@ def systems():
         found.append(go_system(go))
     else:
         skips.append(("go", f"Go peer not built ({go or 'GO_PEER_BIN unset'})"))
+    node = ENV.get("NODE_PEER_JS", "")
+    if node and os.path.isfile(node):
+        found.append(node_system(node))
+    else:
+        skips.append(("node", f"Node peer not installed ({node or 'NODE_PEER_JS unset'})"))
     return found, skips
 
 
@@ -302,15 +340,34 @@ def db_wait_idle(timeout=10.0):
 
 # ------------------------------------------------------------------- wrk
 
-def wrk(port, path, close, seconds):
+def wrk(port, path, close, seconds, tmp=None):
+    script = os.path.join(HERE, "report.lua")
+    if path in SCRIPTS:
+        # The load's own request script, with the reporter appended.
+        path, extra = SCRIPTS[path]
+        with open(script) as f:
+            report = f.read()
+        script = os.path.join(tmp or tempfile.gettempdir(), f"load-{abs(hash(extra))}.lua")
+        with open(script, "w") as f:
+            f.write(extra + report)
     cmd = ["taskset", "-c", CLIENT_CPUS, "wrk", "-t1", f"-c{CONNS}", f"-d{seconds}s",
-           "--latency", "-s", os.path.join(HERE, "report.lua")]
+           "--latency", "-s", script]
     if close:  # a new TCP connection per request
         cmd += ["-H", "Connection: close"]
     cmd.append(f"http://127.0.0.1:{port}{path}")
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
     line = next(l for l in out.splitlines() if l.startswith("BENCH_JSON "))
     return json.loads(line.split(" ", 1)[1])
+
+
+def pg_cpu_seconds():
+    """CPU time of the whole PostgreSQL cluster (postmaster and backends)."""
+    try:
+        with open(os.path.join(PG[0], "data", "postmaster.pid")) as f:
+            pid = int(f.readline())
+    except (OSError, ValueError, TypeError):
+        return None
+    return cpu_seconds(pid)
 
 
 # ----------------------------------------------------------- measurements
@@ -335,13 +392,19 @@ def measure_load(system, path, close, tmp):
     srv = Server(system, tmp)
     try:
         srv.wait_status("/health")
-        srv.wait_status(path, timeout=5)  # /ready may need its first DB check
+        # /ready may need its first DB check; the item loads, item 1.
+        probe = {ITEM_GET: "/items/1", ITEM_POST: "/items/1"}.get(path, path)
+        srv.wait_status(probe, timeout=5)
         if WARMUP:  # on /health, so that no DB statistics are pending below
             wrk(srv.port, "/health", False, WARMUP)
+        if path in SCRIPTS:  # warm the pool and caches on the load itself
+            wrk(srv.port, path, close, 1, tmp)
         tx0 = db_transactions() if HAVE_DB else None
+        db0 = pg_cpu_seconds() if HAVE_DB else None
         cpu0 = cpu_seconds(srv.pid)
-        r = wrk(srv.port, path, close, DURATION)
+        r = wrk(srv.port, path, close, DURATION, tmp)
         cpu = cpu_seconds(srv.pid) - cpu0
+        db1 = pg_cpu_seconds() if HAVE_DB else None
         peak = memory_kib(srv.pid, "VmHWM")
     finally:
         srv.stop()  # also waits until its DB backends have exited
@@ -349,7 +412,8 @@ def measure_load(system, path, close, tmp):
     return {"rps": r["requests"] / secs, "p50_ms": r["p50_us"] / 1e3, "p99_ms": r["p99_us"] / 1e3,
             "errors": sum(r[k] for k in ("connect", "read", "write", "status", "timeout")),
             "cpu_us": cpu * 1e6 / n, "peak_kib": peak,
-            "db_qps": (db_transactions() - tx0) / secs if HAVE_DB else None}
+            "db_qps": (db_transactions() - tx0) / secs if HAVE_DB else None,
+            "db_cpu_us": (db1 - db0) * 1e6 / n if db0 is not None and db1 is not None else None}
 
 
 def measure(system, tmp):
@@ -378,6 +442,10 @@ def measure(system, tmp):
 
 def load_label(path, close):
     return f"{path} {'close' if close else 'keep-alive'}"
+
+
+def items_label(path):
+    return load_label(path, False)
 
 
 def fmt(v, spec, suffix=""):
@@ -417,6 +485,14 @@ def targets(results, evs, base):
                      load_ratio(results, ev, hek, ev, hk, "cpu_us"), "≤ 1.3", lambda r: r <= 1.3))
         rows.append((f"{ev} {HELLO} keep-alive req/s ÷ go's",
                      load_ratio(results, ev, hek, "go", hek, "rps"), "≥ 1.5", lambda r: r >= 1.5))
+        for load in (ITEM_GET, ITEM_POST):
+            lab = items_label(load)
+            rows.append((f"{ev} {lab} req/s ÷ go's", load_ratio(results, ev, lab, "go", lab, "rps"),
+                         "≥ 1.5", lambda r: r >= 1.5))
+            rows.append((f"{ev} {lab} req/s ÷ node's", load_ratio(results, ev, lab, "node", lab, "rps"),
+                         "≥ 2", lambda r: r >= 2))
+            rows.append((f"{ev} {lab} CPU/req ÷ go's", load_ratio(results, ev, lab, "go", lab, "cpu_us"),
+                         "≤ 0.6", lambda r: r <= 0.6))
     rows = [r for r in rows if r[1] is not None]
     if not rows:
         return []
@@ -437,11 +513,12 @@ def report(results, skips, failed):
     out += [f"SKIP {name}: {why}" for name, why in skips] + ([""] if skips else [])
     for name, r in results.items():
         out += [f"## {name}", "", f"/version: `{r['version'][:200] or '–'}`", "",
-                "| load | req/s | p50 | p99 | errors | CPU µs/req | DB q/s |",
-                "|---|---:|---:|---:|---:|---:|---:|"]
+                "| load | req/s | p50 | p99 | errors | CPU µs/req | DB q/s | DB CPU µs/req |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for label, m in r["loads"].items():
             out.append(f"| {label} | {m['rps']:,.0f} | {m['p50_ms']:.2f} ms | {m['p99_ms']:.2f} ms "
-                       f"| {m['errors']} | {m['cpu_us']:.1f} | {fmt(m['db_qps'], '.1f')} |")
+                       f"| {m['errors']} | {m['cpu_us']:.1f} | {fmt(m['db_qps'], '.1f')} "
+                       f"| {fmt(m.get('db_cpu_us'), '.1f')} |")
         out += [""] + r["notes"] + ([""] if r["notes"] else [])
     if results:
         out += ["## Summary", "", "| system | idle RSS | peak RSS | start-to-first-200 (min–max) |",

@@ -11,16 +11,19 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"log"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
-	_ "github.com/lib/pq"
+	"github.com/lib/pq"
 )
 
 // Set at build time: go build -ldflags "-X main.version=... -X main.commit=... -X main.buildTime=...".
@@ -57,7 +60,137 @@ func routes(db *sql.DB) *http.ServeMux {
 			"version": version, "commit": commit, "build_time": buildTime})
 	})
 	mux.HandleFunc("/hello/", hello)
+	it := &items{db: db}
+	mux.HandleFunc("/items", it.collection)
+	mux.HandleFunc("/items/", it.one)
 	return mux
+}
+
+// The items API of evapi's plugins/items (GET one, POST), the way the Go
+// recipe writes it: database/sql with lib/pq, a 2 s context per query,
+// the same table (created by evapi --migrate).
+type items struct{ db *sql.DB }
+
+type item struct {
+	ID         int64     `json:"id"`
+	Name       string    `json:"name"`
+	PriceCents int64     `json:"price_cents"`
+	Tags       []string  `json:"tags"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	version    int64
+}
+
+const itemCols = "id, name, price_cents, tags, created_at, updated_at, version"
+
+func scanItem(row *sql.Row) (*item, error) {
+	var it item
+	var tags pq.StringArray
+	if err := row.Scan(&it.ID, &it.Name, &it.PriceCents, &tags, &it.CreatedAt,
+		&it.UpdatedAt, &it.version); err != nil {
+		return nil, err
+	}
+	it.Tags = []string(tags)
+	it.CreatedAt = it.CreatedAt.UTC()
+	it.UpdatedAt = it.UpdatedAt.UTC()
+	return &it, nil
+}
+
+func unavailable(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "2")
+	writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": "database unavailable", "status": 503})
+}
+
+func (s *items) one(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, "/items/"), 10, 64)
+	if err != nil || id < 1 {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "id must be a positive 64-bit integer", "status": 400})
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": "method not allowed", "status": 405})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	it, err := scanItem(s.db.QueryRowContext(ctx, "SELECT "+itemCols+" FROM items WHERE id = $1", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": "no such item", "status": 404})
+		return
+	}
+	if err != nil {
+		unavailable(w)
+		return
+	}
+	w.Header().Set("ETag", fmt.Sprintf("\"%d-%d\"", it.ID, it.version))
+	writeJSON(w, http.StatusOK, it)
+}
+
+type itemIn struct {
+	Name       *string          `json:"name"`
+	PriceCents *json.RawMessage `json:"price_cents"`
+	Tags       []string         `json:"tags"`
+}
+
+func (in *itemIn) validate() (price int64, fields map[string]string) {
+	fields = map[string]string{}
+	if in.Name == nil {
+		fields["name"] = "required"
+	} else if n := utf8.RuneCountInString(*in.Name); n < 1 || n > 200 {
+		fields["name"] = "must be a string of 1 to 200 characters"
+	}
+	if in.PriceCents == nil {
+		fields["price_cents"] = "required"
+	} else if p, err := strconv.ParseInt(string(*in.PriceCents), 10, 64); err != nil || p < 0 || p > 1<<53-1 {
+		fields["price_cents"] = "must be from 0 to 9007199254740991"
+	} else {
+		price = p
+	}
+	if len(in.Tags) > 20 {
+		fields["tags"] = "must be an array of at most 20 strings"
+	}
+	for _, t := range in.Tags {
+		if n := utf8.RuneCountInString(t); n < 1 || n > 50 {
+			fields["tags"] = "each tag must be a string of 1 to 50 characters"
+		}
+	}
+	return price, fields
+}
+
+func (s *items) collection(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": "method not allowed", "status": 405})
+		return
+	}
+	var in itemIn
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid JSON", "status": 400})
+		return
+	}
+	price, fields := in.validate()
+	if len(fields) > 0 {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": "invalid fields", "status": 422, "fields": fields})
+		return
+	}
+	if in.Tags == nil {
+		in.Tags = []string{}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	it, err := scanItem(s.db.QueryRowContext(ctx,
+		"INSERT INTO items (name, price_cents, tags) VALUES ($1, $2, $3) RETURNING "+itemCols,
+		*in.Name, price, pq.Array(in.Tags)))
+	if err != nil {
+		unavailable(w)
+		return
+	}
+	w.Header().Set("Location", fmt.Sprintf("/items/%d", it.ID))
+	w.Header().Set("ETag", fmt.Sprintf("\"%d-%d\"", it.ID, it.version))
+	writeJSON(w, http.StatusCreated, it)
 }
 
 // The greeting of evapi's examples/hello plugin, the way a Go author writes
