@@ -65,6 +65,13 @@ def docker(*args, timeout=120, check=True):
     return r.stdout.strip()
 
 
+def docker_run_rc(*args, timeout=120):
+    """A docker command to completion: (exit status, its output)."""
+    r = subprocess.run([DOCKER, *args], capture_output=True, text=True,
+                       timeout=timeout)
+    return r.returncode, r.stdout + r.stderr
+
+
 # ---- the manifests ------------------------------------------------------------
 
 def manifests():
@@ -245,6 +252,14 @@ def main():
         env["DATABASE_URL"] = (f"postgresql://evapi:{password}@db:5432/evapi"
                                "?sslmode=disable&connect_timeout=5")
         envargs = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
+        # The init container first, as the kubelet runs it: to completion,
+        # with its own constraints from the manifest, before the server.
+        for init in pod.get("initContainers", []):
+            iflags, _ = run_flags(pod, init)
+            r = docker_run_rc("run", "--rm", "--network", net, *iflags, *envargs,
+                              image, *init.get("args", []))
+            result(r[0] == 0, f"init container {init['name']} ({' '.join(init.get('args', []))}) "
+                              f"exited {r[0]}: {r[1].strip().splitlines()[-1:]}")
         docker("run", "-d", "--name", api, "--network", net, "--restart", "no",
                "-p", f"127.0.0.1::{ports['http']}", "-p", f"127.0.0.1::{ports['probes']}",
                *flags, *envargs, image)

@@ -66,7 +66,7 @@ test("the kustomization lists every manifest but the Secret example", () => {
   assert.deepEqual([...k.resources].sort(), files.sort());
   for (const f of k.resources) assert.ok(existsSync(join(DIR, f)), f);
   assert.equal(docs.find((d) => d.doc.kind === "Job"), undefined,
-    "no migration Job before evapi --migrate exists");
+    "migrations run in the pod's init container, not a Job");
   assert.ok(k.images.some((i) => i.name === ctr.image), "images: names the container's image");
 });
 
@@ -78,21 +78,35 @@ test("3 replicas, rolling update with maxUnavailable 0", () => {
 });
 
 test("restricted Pod Security Standard", () => {
-  const psc = pod.securityContext, csc = ctr.securityContext;
+  const psc = pod.securityContext;
   assert.equal(pod.automountServiceAccountToken, false);
-  for (const sc of [psc, csc]) {
-    assert.equal(sc.runAsNonRoot, true);
-    assert.equal(sc.runAsUser, 10001);
-    assert.equal(sc.seccompProfile.type, "RuntimeDefault");
+  for (const c of [...(pod.initContainers || []), ...pod.containers]) {
+    const csc = c.securityContext;
+    for (const sc of [psc, csc]) {
+      assert.equal(sc.runAsNonRoot, true, c.name);
+      assert.equal(sc.runAsUser, 10001, c.name);
+      assert.equal(sc.seccompProfile.type, "RuntimeDefault", c.name);
+    }
+    assert.equal(csc.allowPrivilegeEscalation, false, c.name);
+    assert.equal(csc.readOnlyRootFilesystem, true, c.name);
+    assert.deepEqual(csc.capabilities.drop, ["ALL"], c.name);
+    assert.equal(csc.capabilities.add, undefined, c.name);
+    assert.equal(csc.privileged, undefined, c.name);
   }
-  assert.equal(csc.allowPrivilegeEscalation, false);
-  assert.equal(csc.readOnlyRootFilesystem, true);
-  assert.deepEqual(csc.capabilities.drop, ["ALL"]);
-  assert.equal(csc.capabilities.add, undefined);
-  assert.equal(csc.privileged, undefined);
   for (const k of ["hostNetwork", "hostPID", "hostIPC", "volumes"]) {
     assert.equal(pod[k], undefined, k);
   }
+});
+
+test("an init container migrates with the server's image, settings and secret", () => {
+  const inits = pod.initContainers || [];
+  assert.equal(inits.length, 1);
+  const m = inits[0];
+  assert.equal(m.image, ctr.image);
+  assert.deepEqual(m.args, ["--migrate"]);
+  assert.deepEqual(m.envFrom, ctr.envFrom);
+  assert.deepEqual(m.env, ctr.env);
+  assert.ok(m.resources.limits.memory, "a memory limit");
 });
 
 test("probes on PROBE_PORT: the container's port, paths as reasoned", () => {
