@@ -80,7 +80,8 @@ evapi_host_migrate(struct evapi_host *h)
 	if (rc != 0) {
 		evapi_err("%s", err[0] ? err : "migration failed");
 		if (t.applied > 0)
-			evapi_err("%u migration(s) applied before it", t.applied);
+			evapi_err("%u migration(s) applied before it",
+				  t.applied);
 		return rc;
 	}
 	printf("evapi: migrations done: %u applied, %u already applied\n",

@@ -86,10 +86,10 @@ typedef struct evapi_pg_query evapi_pg_handle; /* a query in flight */
 /* What became of a query. */
 enum evapi_pg_status {
 	EVAPI_PG_OK = 0,      /* done: rows (maybe none) or a command */
-	EVAPI_PG_ERROR,       /* the server refused it: see sqlstate */
+	EVAPI_PG_ERROR,	      /* the server refused it: see sqlstate */
 	EVAPI_PG_TIMEOUT,     /* no answer within its deadline */
 	EVAPI_PG_UNAVAILABLE, /* no connection to the database (reason) */
-	EVAPI_PG_BUSY         /* every connection and the queue are full */
+	EVAPI_PG_BUSY	      /* every connection and the queue are full */
 };
 
 /* Query flags. */
@@ -103,14 +103,14 @@ typedef void (*evapi_pg_request_fn)(evapi_request *req,
 
 /* The pool, summed over every loop. */
 struct evapi_pg_stats {
-	uint64_t size;     /* connections configured */
-	uint64_t open;     /* connections established */
-	uint64_t busy;     /* connections with a query in flight */
-	uint64_t waiters;  /* queries queued for a connection */
-	uint64_t queries;  /* queries answered, all outcomes */
-	uint64_t errors;   /* ... of them refused by the server */
-	uint64_t timeouts; /* ... past their deadline */
-	uint64_t unavailable; /* ... failed for want of a connection */
+	uint64_t size;		/* connections configured */
+	uint64_t open;		/* connections established */
+	uint64_t busy;		/* connections with a query in flight */
+	uint64_t waiters;	/* queries queued for a connection */
+	uint64_t queries;	/* queries answered, all outcomes */
+	uint64_t errors;	/* ... of them refused by the server */
+	uint64_t timeouts;	/* ... past their deadline */
+	uint64_t unavailable;	/* ... failed for want of a connection */
 	uint64_t busy_refusals; /* ... refused at once, pool and queue full */
 };
 
@@ -121,9 +121,9 @@ struct evapi_pg_api {
 	uint32_t size;
 	const evapi_pg_stmt *(*prepare)(evapi_ctx *ctx, const char *sql);
 	evapi_pg_handle *(*query)(evapi_loop *loop, const evapi_pg_stmt *st,
-				 const char *const *params, int nparams,
-				 unsigned flags, unsigned timeout_ms,
-				 evapi_pg_fn fn, void *arg);
+				  const char *const *params, int nparams,
+				  unsigned flags, unsigned timeout_ms,
+				  evapi_pg_fn fn, void *arg);
 	void (*cancel)(evapi_pg_handle *q);
 	int (*request)(evapi_request *req, const evapi_pg_stmt *st,
 		       const char *const *params, int nparams, unsigned flags,
@@ -167,8 +167,8 @@ evapi_pg_minor_needed_(void)
 static inline int
 evapi_pg_init(evapi_ctx *ctx)
 {
-	const struct evapi_pg_api *api = (const struct evapi_pg_api *)
-		evapi_import(ctx, "pg");
+	const struct evapi_pg_api *api =
+		(const struct evapi_pg_api *)evapi_import(ctx, "pg");
 
 	if (api == NULL) {
 		evapi_log(ctx, EVAPI_LOG_ERROR,
@@ -189,7 +189,8 @@ evapi_pg_init(evapi_ctx *ctx)
 	return EVAPI_OK;
 }
 
-/* ---- during init ---------------------------------------------------------- */
+/* ---- during init ----------------------------------------------------------
+ */
 
 /* A statement, SQL with $1 ... $N, prepared on every connection. NULL
  * (logged) when SQL is empty or memory ran out; the server checks the
@@ -201,7 +202,8 @@ evapi_pg_prepare(evapi_ctx *ctx, const char *sql)
 	return evapi_pg_api_->prepare(ctx, sql);
 }
 
-/* ---- queries (on a loop's thread) --------------------------------------------- */
+/* ---- queries (on a loop's thread)
+ * --------------------------------------------- */
 
 /* Run ST with PARAMS (text, NULL for SQL NULL; copied) on LOOP, the
  * calling thread's loop. FN(res, ARG) runs once on LOOP, always later
@@ -236,8 +238,7 @@ evapi_pg_request(evapi_request *req, const evapi_pg_stmt *st,
 		 const char *const *params, int nparams, unsigned flags,
 		 evapi_pg_request_fn fn, void *arg)
 {
-	return evapi_pg_api_->request(req, st, params, nparams, flags, fn,
-				      arg);
+	return evapi_pg_api_->request(req, st, params, nparams, flags, fn, arg);
 }
 
 /* When RES is not EVAPI_PG_OK: answer REQ (503 {"error":"database
@@ -251,7 +252,8 @@ evapi_pg_failed(evapi_request *req, const evapi_pg_result *res)
 	return evapi_pg_api_->failed(req, res);
 }
 
-/* ---- results (valid during the callback only) --------------------------------- */
+/* ---- results (valid during the callback only)
+ * --------------------------------- */
 
 static inline int
 evapi_pg_status(const evapi_pg_result *res)
@@ -362,7 +364,8 @@ evapi_pg_retry_after(const evapi_pg_result *res)
 	return evapi_pg_api_->retry_after(res);
 }
 
-/* ---- the pool --------------------------------------------------------------------- */
+/* ---- the pool
+ * --------------------------------------------------------------------- */
 
 static inline void
 evapi_pg_stats(struct evapi_pg_stats *out)

@@ -8,8 +8,7 @@
 #include <stddef.h>
 
 /* "\"ID-VERSION\"" into OUT. */
-void etag_format(char *out, size_t outlen, const char *id,
-		 const char *version);
+void etag_format(char *out, size_t outlen, const char *id, const char *version);
 
 /* If-Match (strong comparison, RFC 9110 13.1.1) as a PostgreSQL bigint[]
  * of the versions it names for item ID, into OUT: "{3,4}", or "{}" when

@@ -52,15 +52,15 @@ static const struct evapi_migration items_migrations[] = {
 	EVAPI_MIGRATIONS_END,
 };
 
-/* ---- answers ---------------------------------------------------------------- */
+/* ---- answers ----------------------------------------------------------------
+ */
 
 /* Columns 0-5 of ROW as an item. */
 static struct json_object *
 item_json(const evapi_pg_result *res, int row)
 {
-	static const char *const names[] = {"id",	  "name",
-					    "price_cents", "tags",
-					    "created_at",  "updated_at"};
+	static const char *const names[] = {"id",   "name",	  "price_cents",
+					    "tags", "created_at", "updated_at"};
 	struct json_object *o = json_object_new_object();
 	int i;
 
@@ -91,8 +91,7 @@ respond_item(evapi_request *req, int status, const evapi_pg_result *res)
 }
 
 static void
-respond_invalid(evapi_request *req, const char *why,
-		struct json_object *fields)
+respond_invalid(evapi_request *req, const char *why, struct json_object *fields)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -144,7 +143,8 @@ if_match(evapi_request *req, const char *id, char *buf, size_t len)
 	return buf;
 }
 
-/* ---- POST /items ---------------------------------------------------------------- */
+/* ---- POST /items
+ * ---------------------------------------------------------------- */
 
 static void
 created(evapi_request *req, const evapi_pg_result *res, void *arg)
@@ -177,7 +177,8 @@ items_post(evapi_request *req, void *state)
 	evapi_pg_request(req, it->insert, params, 3, 0, created, it);
 }
 
-/* ---- GET /items/{id} -------------------------------------------------------------- */
+/* ---- GET /items/{id}
+ * -------------------------------------------------------------- */
 
 static void
 got(evapi_request *req, const evapi_pg_result *res, void *arg)
@@ -212,7 +213,8 @@ item_get(evapi_request *req, void *state)
 		evapi_pg_request(req, it->get, &id, 1, EVAPI_PG_RETRY, got, it);
 }
 
-/* ---- GET /items --------------------------------------------------------------------- */
+/* ---- GET /items
+ * --------------------------------------------------------------------- */
 
 static void
 listed(evapi_request *req, const evapi_pg_result *res, void *arg)
@@ -230,9 +232,9 @@ listed(evapi_request *req, const evapi_pg_result *res, void *arg)
 	json_object_object_add(o, "items", list);
 	/* One row more than the page: there is a next page, after the last
 	 * item shown. */
-	json_object_object_add(o, "next",
-			       n > limit ? evapi_pg_value_json(res, limit - 1, 0)
-					 : NULL);
+	json_object_object_add(
+		o, "next",
+		n > limit ? evapi_pg_value_json(res, limit - 1, 0) : NULL);
 	evapi_respond_json(req, 200, o);
 	json_object_put(o);
 }
@@ -267,7 +269,8 @@ items_list(evapi_request *req, void *state)
 			 (void *)(intptr_t)n);
 }
 
-/* ---- PUT /items/{id} ------------------------------------------------------------------ */
+/* ---- PUT /items/{id}
+ * ------------------------------------------------------------------ */
 
 /* Columns 0-6: the item if it changed (NULL otherwise); 7: found. */
 static void
@@ -306,7 +309,8 @@ item_put(evapi_request *req, void *state)
 	evapi_pg_request(req, it->put, params, 5, 0, replaced, it);
 }
 
-/* ---- DELETE /items/{id} ------------------------------------------------------------------ */
+/* ---- DELETE /items/{id}
+ * ------------------------------------------------------------------ */
 
 static void
 deleted(evapi_request *req, const evapi_pg_result *res, void *arg)
@@ -337,7 +341,8 @@ item_delete(evapi_request *req, void *state)
 	evapi_pg_request(req, it->del, params, 2, 0, deleted, it);
 }
 
-/* ---- init and fini -------------------------------------------------------------------- */
+/* ---- init and fini
+ * -------------------------------------------------------------------- */
 
 static int
 prepare_all(evapi_ctx *ctx, struct items *it)
@@ -383,7 +388,8 @@ items_init(evapi_ctx *ctx, void **state)
 
 	if (it == NULL)
 		return EVAPI_ERR;
-	if (evapi_pg_init(ctx) != EVAPI_OK || prepare_all(ctx, it) != EVAPI_OK) {
+	if (evapi_pg_init(ctx) != EVAPI_OK ||
+	    prepare_all(ctx, it) != EVAPI_OK) {
 		free(it);
 		return EVAPI_ERR;
 	}

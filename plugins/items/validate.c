@@ -63,9 +63,10 @@ check_price(struct json_object *v, struct item_in *in,
 	}
 	p = (long long)json_object_get_int64(v);
 	/* Beyond int64 json-c saturates: caught by the range too. */
-	if (p < 0 || p > ITEM_PRICE_MAX || json_object_get_uint64(v) >
-						  (uint64_t)ITEM_PRICE_MAX) {
-		bad(errors, "price_cents", "must be from 0 to 9007199254740991");
+	if (p < 0 || p > ITEM_PRICE_MAX ||
+	    json_object_get_uint64(v) > (uint64_t)ITEM_PRICE_MAX) {
+		bad(errors, "price_cents",
+		    "must be from 0 to 9007199254740991");
 		return;
 	}
 	in->price_cents = p;
@@ -115,15 +116,15 @@ item_validate(struct json_object *body, struct item_in *in,
 	else if ((in->name = text_field(v, 1, ITEM_NAME_MAX)) == NULL)
 		bad(e, "name", "must be a string of 1 to 200 characters");
 	check_price(json_object_object_get_ex(body, "price_cents", &v) ? v
-									: NULL,
+								       : NULL,
 		    in, e);
 	check_tags(json_object_object_get_ex(body, "tags", &v) ? v : NULL, in,
 		   e);
 	json_object_object_foreach(body, key, val)
 	{
 		(void)val;
-		if (strcmp(key, "name") != 0 && strcmp(key, "price_cents") != 0 &&
-		    strcmp(key, "tags") != 0)
+		if (strcmp(key, "name") != 0 &&
+		    strcmp(key, "price_cents") != 0 && strcmp(key, "tags") != 0)
 			bad(e, key, "unknown field");
 	}
 	if (json_object_object_length(e) == 0) {

@@ -15,10 +15,10 @@ struct json_object;
 #define ITEM_PRICE_MAX 9007199254740991LL /* 2^53 - 1: exact in JSON */
 
 struct item_in {
-	const char *name;     /* borrowed from the body */
+	const char *name; /* borrowed from the body */
 	long long price_cents;
-	const char *tags;     /* a JSON array of strings, for $::jsonb (owned
-				 by the body) */
+	const char *tags; /* a JSON array of strings, for $::jsonb (owned
+			     by the body) */
 };
 
 /* Check BODY. 0 and *IN filled; or -1 with *ERRORS a new JSON object

@@ -64,8 +64,8 @@ pin_module(void)
 	Dl_info info;
 
 	if (dladdr((void *)pin_module, &info) != 0 && info.dli_fname != NULL)
-		(void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD |
-						     RTLD_NODELETE);
+		(void)dlopen(info.dli_fname,
+			     RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
 }
 
 struct pg_cancel_queue *
@@ -135,7 +135,8 @@ evapi_pg_cancel_stop(struct pg_cancel_queue *q)
 	if (q->started) {
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_nsec += (long)STOP_WAIT_MS % 1000 * 1000000L;
-		until.tv_sec += STOP_WAIT_MS / 1000 + until.tv_nsec / 1000000000L;
+		until.tv_sec +=
+			STOP_WAIT_MS / 1000 + until.tv_nsec / 1000000000L;
 		until.tv_nsec %= 1000000000L;
 		if (pthread_timedjoin_np(q->thread, NULL, &until) != 0) {
 			pthread_detach(q->thread);

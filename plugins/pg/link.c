@@ -58,8 +58,9 @@ static void link_fail(struct pg_link *l, enum pgcheck_reason reason,
 		      const char *msg);
 static void link_arm(struct pg_link *l);
 
-#define COUNT(l, field, d)                                                    \
-	atomic_fetch_add_explicit(&(l)->pool->n.field, (unsigned long long)(d), \
+#define COUNT(l, field, d)                                                     \
+	atomic_fetch_add_explicit(&(l)->pool->n.field,                         \
+				  (unsigned long long)(d),                     \
 				  memory_order_relaxed)
 
 static const struct pg *
@@ -81,11 +82,12 @@ on_notice(void *arg, const char *message)
 
 	/* Never let libpq print to stderr; keep the text for the next log. */
 	clean(l, l->notice, sizeof(l->notice), message);
-	evapi_pg_pool_log(l->pool, EVAPI_LOG_DEBUG, "database notice",
-			  "detail", l->notice);
+	evapi_pg_pool_log(l->pool, EVAPI_LOG_DEBUG, "database notice", "detail",
+			  l->notice);
 }
 
-/* ---- the socket ------------------------------------------------------------------ */
+/* ---- the socket
+ * ------------------------------------------------------------------ */
 
 static void
 io_free(struct pg_link *l)
@@ -120,14 +122,15 @@ watch(struct pg_link *l, int events)
 	}
 	if (stable && l->io_events == events)
 		return 0;
-	if (evapi_io_want(l->io, events | (stable ? EVAPI_IO_PERSIST : 0),
-			  0) != EVAPI_OK)
+	if (evapi_io_want(l->io, events | (stable ? EVAPI_IO_PERSIST : 0), 0) !=
+	    EVAPI_OK)
 		return -1;
 	l->io_events = stable ? events : 0;
 	return 0;
 }
 
-/* ---- lists ---------------------------------------------------------------------- */
+/* ---- lists
+ * ---------------------------------------------------------------------- */
 
 static void
 list_add(struct pg_list *s, const char *item)
@@ -154,7 +157,8 @@ list_add(struct pg_list *s, const char *item)
 	s->s[s->len] = '\0';
 }
 
-/* ---- the pipeline ---------------------------------------------------------------- */
+/* ---- the pipeline
+ * ---------------------------------------------------------------- */
 
 static void
 pipe_push(struct pg_link *l, struct evapi_pg_query *q)
@@ -199,7 +203,8 @@ internal_free(struct evapi_pg_query *q)
 	free(q);
 }
 
-/* ---- cancelling a dropped query on the server ------------------------------------------ */
+/* ---- cancelling a dropped query on the server
+ * ------------------------------------------ */
 
 static void
 send_cancel(struct pg_link *l)
@@ -250,7 +255,9 @@ evapi_pg_link_dropped(struct pg_link *l, struct evapi_pg_query *q)
 		check_head(l);
 }
 
-/* ---- results --------------------------------------------------------------------------- */
+/* ---- results
+ * ---------------------------------------------------------------------------
+ */
 
 static int
 is_cancelled(const PGresult *res)
@@ -361,7 +368,9 @@ consume(struct pg_link *l)
 	return 0;
 }
 
-/* ---- ready ----------------------------------------------------------------------------- */
+/* ---- ready
+ * -----------------------------------------------------------------------------
+ */
 
 static void
 became_ready(struct pg_link *l)
@@ -449,7 +458,8 @@ link_arm(struct pg_link *l)
 		link_fail(l, PGCHECK_INTERNAL, "cannot watch the socket");
 }
 
-/* ---- connecting ------------------------------------------------------------------------- */
+/* ---- connecting
+ * ------------------------------------------------------------------------- */
 
 static int
 send_prepares(struct pg_link *l)
@@ -577,9 +587,10 @@ targets(struct pg_link *l, struct pg_list *h, struct pg_list *a,
 					lk = &l->lookups[j];
 			if (!lk || lk->err || lk->n == 0) {
 				if (!*dns_err)
-					*dns_err = lk && lk->err
-							   ? lk->err
-							   : EVAPI_LOOKUP_FAILED;
+					*dns_err =
+						lk && lk->err
+							? lk->err
+							: EVAPI_LOOKUP_FAILED;
 				break;
 			}
 			for (k = 0; k < lk->n; k++)
@@ -606,8 +617,7 @@ drop_lookups(struct pg_link *l)
 	if (l->lookups == NULL)
 		return;
 	for (i = 0; i < c->nhosts; i++)
-		if (l->lookups[i].l && !l->lookups[i].done &&
-		    l->lookups[i].req)
+		if (l->lookups[i].l && !l->lookups[i].done && l->lookups[i].req)
 			evapi_lookup_cancel(l->lookups[i].req);
 	free(l->lookups);
 	l->lookups = NULL;
@@ -726,7 +736,8 @@ resolve(struct pg_link *l)
 			continue;
 		lk->l = l;
 		lk->host = i;
-		lk->req = evapi_resolve(l->pool->loop, c->hosts[i], resolved, lk);
+		lk->req =
+			evapi_resolve(l->pool->loop, c->hosts[i], resolved, lk);
 		if (lk->req == NULL) {
 			lk->done = 1;
 			lk->err = EVAPI_LOOKUP_FAILED;
@@ -752,7 +763,9 @@ evapi_pg_link_start(struct pg_link *l)
 		open_conn(l);
 }
 
-/* ---- failure --------------------------------------------------------------------------- */
+/* ---- failure
+ * ---------------------------------------------------------------------------
+ */
 
 /* xorshift64*: jitter needs no more. */
 static uint64_t
@@ -896,7 +909,8 @@ on_timer(evapi_timer *t, void *arg)
 	}
 }
 
-/* ---- the pool's side ------------------------------------------------------------------------ */
+/* ---- the pool's side
+ * ------------------------------------------------------------------------ */
 
 int
 evapi_pg_link_usable(const struct pg_link *l)

@@ -68,8 +68,8 @@ exec(struct run *r, const char *sql, int nparams, const char *const *params,
 		const char *code =
 			res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
-		snprintf(msg, sizeof(msg), "%s%s%s",
-			 code ? code : "", code ? " " : "",
+		snprintf(msg, sizeof(msg), "%s%s%s", code ? code : "",
+			 code ? " " : "",
 			 res ? PQresultErrorMessage(res)
 			     : PQerrorMessage(r->c));
 		fail_msg(r, what, msg);
@@ -208,8 +208,7 @@ out:
 }
 
 int
-evapi_pg_migrate(void *self, const struct evapi_migration_set *sets,
-		 size_t n,
+evapi_pg_migrate(void *self, const struct evapi_migration_set *sets, size_t n,
 		 void (*report)(void *arg, const char *plugin, unsigned version,
 				const char *name, int applied),
 		 void *arg, char *err, size_t errlen)
@@ -227,7 +226,8 @@ evapi_pg_migrate(void *self, const struct evapi_migration_set *sets,
 		const char *msg = r.c ? PQerrorMessage(r.c) : "out of memory";
 		char what[128];
 
-		snprintf(what, sizeof(what), "cannot connect to the database (%s)",
+		snprintf(what, sizeof(what),
+			 "cannot connect to the database (%s)",
 			 evapi_pgerr_reason_str(evapi_pgerr_classify(msg, 1)));
 		fail_msg(&r, what, msg);
 		PQfinish(r.c);
@@ -236,8 +236,8 @@ evapi_pg_migrate(void *self, const struct evapi_migration_set *sets,
 	PQsetNoticeProcessor(r.c, quiet, NULL);
 	if (exec(&r, "SELECT pg_advisory_lock(" LOCK_KEY ")", 0, NULL,
 		 "cannot take the migration lock") != EVAPI_OK ||
-	    exec(&r, create_table, 0, NULL,
-		 "cannot create evapi_migrations") != EVAPI_OK) {
+	    exec(&r, create_table, 0, NULL, "cannot create evapi_migrations") !=
+		    EVAPI_OK) {
 		rc = EX_UNAVAILABLE;
 		goto out;
 	}

@@ -40,16 +40,19 @@ static const struct evapi_setting pg_settings[] = {
 	 EVAPI_SETTING_REQUIRED},
 	{"DB_POOL_SIZE", EVAPI_SETTING_INT, "8", 1, 1000, NULL,
 	 "database connections in all, shared out among the loops (at least "
-	 "one each)", 0},
+	 "one each)",
+	 0},
 	{"DB_PIPELINE_DEPTH", EVAPI_SETTING_INT, "16", 1, 1000, NULL,
 	 "queries one connection carries at once when every connection of "
-	 "its loop is busy (1: one at a time)", 0},
+	 "its loop is busy (1: one at a time)",
+	 0},
 	{"DB_QUEUE_MAX", EVAPI_SETTING_INT, "1024", 0, 1000000, NULL,
 	 "queries that may wait for a connection, in all; beyond, 503 at once",
 	 0},
 	{"DB_QUERY_TIMEOUT_MS", EVAPI_SETTING_INT, "2000", 10, 600000, NULL,
 	 "deadline of one query, waiting included, in milliseconds; then 503 "
-	 "and the statement is cancelled on the server", 0},
+	 "and the statement is cancelled on the server",
+	 0},
 	{"DB_CONNECT_TIMEOUT_MS", EVAPI_SETTING_INT, "5000", 100, 600000, NULL,
 	 "deadline of one connection attempt, name resolution and TLS "
 	 "included, in milliseconds",
@@ -57,7 +60,8 @@ static const struct evapi_setting pg_settings[] = {
 	EVAPI_SETTINGS_END,
 };
 
-/* ---- statements ------------------------------------------------------------------ */
+/* ---- statements
+ * ------------------------------------------------------------------ */
 
 static const evapi_pg_stmt *
 pg_prepare(evapi_ctx *ctx, const char *sql)
@@ -87,7 +91,8 @@ pg_prepare(evapi_ctx *ctx, const char *sql)
 	return st;
 }
 
-/* ---- queries -------------------------------------------------------------------- */
+/* ---- queries
+ * -------------------------------------------------------------------- */
 
 static struct pg_pool *
 pool_of(evapi_loop *loop, const char *who)
@@ -97,8 +102,8 @@ pool_of(evapi_loop *loop, const char *who)
 
 	if (pg == NULL || loop == NULL || loop != evapi_current_loop()) {
 		if (pg != NULL)
-			evapi_log(pg->ctx, EVAPI_LOG_ERROR, who,
-				  "reason", "not on the loop's own thread",
+			evapi_log(pg->ctx, EVAPI_LOG_ERROR, who, "reason",
+				  "not on the loop's own thread",
 				  (const char *)0);
 		return NULL;
 	}
@@ -107,8 +112,7 @@ pool_of(evapi_loop *loop, const char *who)
 }
 
 static int
-args_ok(const struct evapi_pg_stmt *st, const char *const *params,
-	int nparams)
+args_ok(const struct evapi_pg_stmt *st, const char *const *params, int nparams)
 {
 	return st != NULL && st->pg == the_pg && nparams >= 0 &&
 	       nparams <= 65535 && (nparams == 0 || params != NULL);
@@ -211,7 +215,8 @@ fill_table(void)
 	table.stats = pg_stats;
 }
 
-/* ---- init and fini -------------------------------------------------------------- */
+/* ---- init and fini
+ * -------------------------------------------------------------- */
 
 static int
 blank(const char *s)
@@ -266,10 +271,9 @@ make_pools(struct pg *pg)
 		return EVAPI_ERR;
 	pg->npools = n;
 	for (i = 0; i < n; i++)
-		if (evapi_pg_pool_init(&pg->pools[i], pg, i,
-				       share(pg->pool_size, n, i, 1),
-				       share(pg->queue_max, n, i, 0)) !=
-		    EVAPI_OK)
+		if (evapi_pg_pool_init(
+			    &pg->pools[i], pg, i, share(pg->pool_size, n, i, 1),
+			    share(pg->queue_max, n, i, 0)) != EVAPI_OK)
 			return EVAPI_ERR;
 	return EVAPI_OK;
 }

@@ -50,8 +50,7 @@ host_type(const char *h)
 		return PGCONF_HOST_DEFAULT;
 	if (h[0] == '/' || h[0] == '@') /* libpq: a socket directory */
 		return PGCONF_HOST_UNIX;
-	if (inet_pton(AF_INET, h, buf) == 1 ||
-	    inet_pton(AF_INET6, h, buf) == 1)
+	if (inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1)
 		return PGCONF_HOST_NUMERIC;
 	return PGCONF_HOST_NAME;
 }
@@ -78,7 +77,8 @@ pgc_default_user(struct pgconf *pc, int n)
 static int
 pgc_default_rootcert(struct pgconf *pc, int n)
 {
-	const char *mode = evapi_pgconf_opt(pc, "sslmode"), *home = getenv("HOME");
+	const char *mode = evapi_pgconf_opt(pc, "sslmode"),
+		   *home = getenv("HOME");
 	const char *bundle = getenv("SSL_CERT_FILE");
 	char own[1024];
 
@@ -87,8 +87,9 @@ pgc_default_rootcert(struct pgconf *pc, int n)
 	if (!mode || strncmp(mode, "verify-", 7) != 0 ||
 	    evapi_pgconf_opt(pc, "sslrootcert") || getenv("PGSSLROOTCERT"))
 		return n;
-	if (home && snprintf(own, sizeof(own), "%s/.postgresql/root.crt",
-			     home) < (int)sizeof(own) &&
+	if (home &&
+	    snprintf(own, sizeof(own), "%s/.postgresql/root.crt", home) <
+		    (int)sizeof(own) &&
 	    access(own, R_OK) == 0)
 		return n;
 	if (!bundle || !*bundle)
@@ -200,7 +201,8 @@ pgc_configure(struct pgconf *pc, const char *app_name, const char *session,
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
-		pc->nhosts = split_list(pc->hostbuf, pc->hosts, PGCONF_MAX_HOSTS);
+		pc->nhosts =
+			split_list(pc->hostbuf, pc->hosts, PGCONF_MAX_HOSTS);
 		if (pc->nhosts < 0) {
 			snprintf(err, errlen, "more than %d hosts",
 				 PGCONF_MAX_HOSTS);
@@ -401,8 +403,9 @@ evapi_pgconf_parse(struct pgconf *pc, const char *conninfo,
 			snprintf(err, errlen,
 				 "not a valid key=value connection string");
 		else if (strncmp(conninfo, "postgres", 8) != 0)
-			snprintf(err, errlen, "not a valid postgresql:// URI "
-					      "(the scheme must be lower case)");
+			snprintf(err, errlen,
+				 "not a valid postgresql:// URI "
+				 "(the scheme must be lower case)");
 		else
 			snprintf(err, errlen, "not a valid postgresql:// URI");
 		PQfreemem(perr);
@@ -418,8 +421,9 @@ evapi_pgconf_parse(struct pgconf *pc, const char *conninfo,
 	if (port == NULL)
 		port = getenv("PGPORT");
 	if (port != NULL && !pgc_ports_ok(port)) {
-		snprintf(err, errlen, "the port must be a number from 1 to "
-				      "65535");
+		snprintf(err, errlen,
+			 "the port must be a number from 1 to "
+			 "65535");
 		return EVAPI_ERR;
 	}
 	if (pgc_dbname_is_conninfo(pc)) {
@@ -430,9 +434,8 @@ evapi_pgconf_parse(struct pgconf *pc, const char *conninfo,
 			 "does not expand: put its parts in DATABASE_URL");
 		return EVAPI_ERR;
 	}
-	return pgc_configure(pc, app_name, session, err, errlen) < 0
-		       ? EVAPI_ERR
-		       : EVAPI_OK;
+	return pgc_configure(pc, app_name, session, err, errlen) < 0 ? EVAPI_ERR
+								     : EVAPI_OK;
 }
 
 void

@@ -182,4 +182,3 @@ evapi_pgerr_classify_result(const PGresult *res)
 	}
 	return evapi_pgerr_classify(PQresultErrorMessage(res), 0);
 }
-

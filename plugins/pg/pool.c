@@ -40,12 +40,13 @@ evapi_pg_pool_log(const struct pg_pool *p, int level, const char *msg,
 	evapi_log(p->pg->ctx, level, msg, key, value, (const char *)0);
 }
 
-#define INC(p, field) atomic_fetch_add_explicit(&(p)->n.field, 1, \
-						memory_order_relaxed)
-#define DEC(p, field) atomic_fetch_sub_explicit(&(p)->n.field, 1, \
-						memory_order_relaxed)
+#define INC(p, field)                                                          \
+	atomic_fetch_add_explicit(&(p)->n.field, 1, memory_order_relaxed)
+#define DEC(p, field)                                                          \
+	atomic_fetch_sub_explicit(&(p)->n.field, 1, memory_order_relaxed)
 
-/* ---- lists --------------------------------------------------------------------- */
+/* ---- lists
+ * --------------------------------------------------------------------- */
 
 static void
 wait_push(struct pg_pool *p, struct evapi_pg_query *q, int front)
@@ -116,7 +117,8 @@ query_free(struct evapi_pg_query *q)
 	free(q);
 }
 
-/* ---- the next turn ---------------------------------------------------------- */
+/* ---- the next turn ----------------------------------------------------------
+ */
 
 void
 evapi_pg_pool_flush_soon(struct pg_pool *p)
@@ -212,7 +214,8 @@ fail_waiting(struct pg_pool *p)
 	}
 }
 
-/* ---- deadlines ----------------------------------------------------------------- */
+/* ---- deadlines
+ * ----------------------------------------------------------------- */
 
 static void
 arm_deadline(struct pg_pool *p, uint64_t at)
@@ -261,7 +264,8 @@ on_deadline(evapi_timer *t, void *arg)
 		 * the database does not answer; the next ones fail at once. */
 		if (q->state == Q_FAILING && !any_ready(p) && !is_down(p))
 			set_down(p, PGCHECK_TIMEOUT);
-		evapi_pg_pool_answer(q, EVAPI_PG_TIMEOUT, PGCHECK_TIMEOUT, NULL);
+		evapi_pg_pool_answer(q, EVAPI_PG_TIMEOUT, PGCHECK_TIMEOUT,
+				     NULL);
 	}
 	if (is_down(p))
 		fail_waiting(p);
@@ -269,7 +273,8 @@ on_deadline(evapi_timer *t, void *arg)
 		arm_deadline(p, next);
 }
 
-/* ---- placing queries ----------------------------------------------------------- */
+/* ---- placing queries
+ * ----------------------------------------------------------- */
 
 static int link_coming(const struct pg_pool *p);
 
@@ -431,7 +436,8 @@ evapi_pg_pool_query(struct pg_pool *p, const struct evapi_pg_stmt *st,
 	return q;
 }
 
-/* ---- answers ------------------------------------------------------------------ */
+/* ---- answers
+ * ------------------------------------------------------------------ */
 
 static unsigned
 retry_after(const struct pg_pool *p, int status)
@@ -531,7 +537,8 @@ evapi_pg_pool_cancel(struct evapi_pg_query *q)
 	}
 }
 
-/* ---- links tell the pool ----------------------------------------------------------- */
+/* ---- links tell the pool
+ * ----------------------------------------------------------- */
 
 void
 evapi_pg_pool_link_ready(struct pg_pool *p, struct pg_link *l)
@@ -555,7 +562,8 @@ evapi_pg_pool_link_down(struct pg_pool *p, struct pg_link *l, int lost)
 	fail_waiting(p);
 }
 
-/* ---- life ------------------------------------------------------------------------- */
+/* ---- life
+ * ------------------------------------------------------------------------- */
 
 static void
 on_start(evapi_timer *t, void *arg)

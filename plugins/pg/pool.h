@@ -42,15 +42,15 @@ struct evapi_pg_stmt {
 	struct pg *pg;
 	char name[24]; /* "evapi_N" on the server */
 	char *sql;
-	int failed;    /* the server refused it (logged once) */
+	int failed; /* the server refused it (logged once) */
 	char error[PG_DETAIL_LEN];
 	char sqlstate[6];
 };
 
 enum pg_qstate {
-	Q_WAITING, /* in the pool's wait queue */
-	Q_SENT,    /* in a link's pipeline */
-	Q_FAILING, /* its failure is delivered on the next turn */
+	Q_WAITING,   /* in the pool's wait queue */
+	Q_SENT,	     /* in a link's pipeline */
+	Q_FAILING,   /* its failure is delivered on the next turn */
 	Q_ANSWERING, /* out of every list, its callback about to run */
 	Q_DONE
 };
@@ -76,9 +76,9 @@ struct evapi_pg_query {
 	/* The fail status of Q_FAILING. */
 	int fail_status;
 	enum pgcheck_reason fail_reason;
-	struct evapi_pg_query *prev, *next;   /* wait queue, pipeline, failing */
+	struct evapi_pg_query *prev, *next; /* wait queue, pipeline, failing */
 	struct evapi_pg_query *dprev, *dnext; /* every query not yet answered */
-	struct evapi_pg_query *xnext;         /* expired in one deadline pass */
+	struct evapi_pg_query *xnext;	      /* expired in one deadline pass */
 };
 
 /* What a callback reads (evapi_pg_result). */
@@ -95,7 +95,7 @@ struct evapi_pg_result {
 };
 
 enum pg_lstate {
-	L_IDLE,      /* not started, or closed for good */
+	L_IDLE,	     /* not started, or closed for good */
 	L_BACKOFF,   /* failed; next attempt at next_attempt */
 	L_RESOLVING, /* host names being resolved */
 	L_CONNECTING,
@@ -119,16 +119,16 @@ struct pg_link {
 	int lookups_pending;
 	struct evapi_pg_query *head, *tail; /* the pipeline, oldest first */
 	unsigned inflight;
-	uint64_t head_since;    /* when the head became the head */
-	int await_sync;         /* a query's results are in: its sync is next */
-	PGresult *head_res;     /* the head's first result */
-	int want_flush;         /* sent since the last flush */
-	int flush_pending;      /* libpq holds output the socket did not take */
+	uint64_t head_since; /* when the head became the head */
+	int await_sync;	     /* a query's results are in: its sync is next */
+	PGresult *head_res;  /* the head's first result */
+	int want_flush;	     /* sent since the last flush */
+	int flush_pending;   /* libpq holds output the socket did not take */
 	evapi_timer *cancel_timer;
-	int cancelling;         /* no new query until the pipeline empties */
+	int cancelling; /* no new query until the pipeline empties */
 	const struct evapi_pg_query *cancel_target;
-	int established_once;   /* a lost connection reconnects at once */
-	unsigned failures;      /* connection attempts failed in a row */
+	int established_once; /* a lost connection reconnects at once */
+	unsigned failures;    /* connection attempts failed in a row */
 	enum pgcheck_reason last_reason;
 	char notice[PG_DETAIL_LEN];
 	char detail[PG_DETAIL_LEN];
@@ -159,7 +159,7 @@ struct pg_pool {
 	int stopping;
 	enum pgcheck_reason last_reason; /* why no link is up, for failures */
 	uint64_t down_until; /* attempts failed, none up: fail at once */
-	unsigned downs;      /* ... that many times in a row (the backoff) */
+	unsigned downs;	     /* ... that many times in a row (the backoff) */
 	uint64_t rng;
 	struct pg_counters n;
 };
@@ -179,7 +179,8 @@ struct pg {
 	struct evapi_migrator migrator;
 };
 
-/* ---- pool.c ---------------------------------------------------------------- */
+/* ---- pool.c ----------------------------------------------------------------
+ */
 
 int evapi_pg_pool_init(struct pg_pool *p, struct pg *pg, unsigned index,
 		       unsigned nlinks, unsigned queue_max);
@@ -208,7 +209,8 @@ void evapi_pg_pool_log(const struct pg_pool *p, int level, const char *msg,
 		       const char *key, const char *value);
 uint64_t evapi_pg_mono_ms(void);
 
-/* ---- link.c ----------------------------------------------------------------- */
+/* ---- link.c -----------------------------------------------------------------
+ */
 
 int evapi_pg_link_init(struct pg_link *l, struct pg_pool *p, unsigned index);
 void evapi_pg_link_free(struct pg_link *l);
@@ -224,14 +226,16 @@ void evapi_pg_link_dropped(struct pg_link *l, struct evapi_pg_query *q);
 /* READY and taking queries. */
 int evapi_pg_link_usable(const struct pg_link *l);
 
-/* ---- cancel.c --------------------------------------------------------------- */
+/* ---- cancel.c ---------------------------------------------------------------
+ */
 
 struct pg_cancel_queue *evapi_pg_cancel_start(void);
 /* Take CANCEL (from PQgetCancel) and send it on the cancel thread. */
 void evapi_pg_cancel_send(struct pg_cancel_queue *q, PGcancel *cancel);
 void evapi_pg_cancel_stop(struct pg_cancel_queue *q);
 
-/* ---- result.c ---------------------------------------------------------------- */
+/* ---- result.c
+ * ---------------------------------------------------------------- */
 
 /* The result half of the exported table (pg.c adds the rest). */
 extern const struct evapi_pg_api evapi_pg_result_table;
@@ -239,13 +243,13 @@ void evapi_pg_result_set(struct evapi_pg_result *r, const struct pg *pg,
 			 int status, enum pgcheck_reason reason,
 			 const PGresult *res, unsigned retry_after);
 
-/* ---- migrate.c -------------------------------------------------------------- */
+/* ---- migrate.c --------------------------------------------------------------
+ */
 
-int evapi_pg_migrate(void *self, const struct evapi_migration_set *sets,
-		     size_t n,
-		     void (*report)(void *arg, const char *plugin,
-				    unsigned version, const char *name,
-				    int applied),
-		     void *arg, char *err, size_t errlen);
+int
+evapi_pg_migrate(void *self, const struct evapi_migration_set *sets, size_t n,
+		 void (*report)(void *arg, const char *plugin, unsigned version,
+				const char *name, int applied),
+		 void *arg, char *err, size_t errlen);
 
 #endif

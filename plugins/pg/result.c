@@ -38,18 +38,30 @@ enum {
 static const struct {
 	Oid array, elem;
 } arrays[] = {
-	{1000, OID_BOOL},	{1005, OID_INT2},	 {1007, OID_INT4},
-	{1016, OID_INT8},	{1028, OID_OID},	 {1021, OID_FLOAT4},
-	{1022, OID_FLOAT8},	{1231, OID_NUMERIC},	 {199, OID_JSON},
-	{3807, OID_JSONB},	{1182, OID_DATE},	 {1183, OID_TIME},
-	{1115, OID_TIMESTAMP},	{1185, OID_TIMESTAMPTZ}, {1009, 25},
-	{1015, 1043},		{1014, 1042},		 {1003, 19},
+	{1000, OID_BOOL},
+	{1005, OID_INT2},
+	{1007, OID_INT4},
+	{1016, OID_INT8},
+	{1028, OID_OID},
+	{1021, OID_FLOAT4},
+	{1022, OID_FLOAT8},
+	{1231, OID_NUMERIC},
+	{199, OID_JSON},
+	{3807, OID_JSONB},
+	{1182, OID_DATE},
+	{1183, OID_TIME},
+	{1115, OID_TIMESTAMP},
+	{1185, OID_TIMESTAMPTZ},
+	{1009, 25},
+	{1015, 1043},
+	{1014, 1042},
+	{1003, 19},
 	{2951, 2950},
 };
 
 void
-evapi_pg_result_set(struct evapi_pg_result *r, const struct pg *pg,
-		    int status, enum pgcheck_reason reason, const PGresult *res,
+evapi_pg_result_set(struct evapi_pg_result *r, const struct pg *pg, int status,
+		    enum pgcheck_reason reason, const PGresult *res,
 		    unsigned retry_after)
 {
 	memset(r, 0, sizeof(*r));
@@ -73,7 +85,8 @@ evapi_pg_result_set(struct evapi_pg_result *r, const struct pg *pg,
 	}
 }
 
-/* ---- accessors ---------------------------------------------------------------- */
+/* ---- accessors
+ * ---------------------------------------------------------------- */
 
 static int
 r_status(const evapi_pg_result *r)
@@ -183,7 +196,8 @@ r_retry_after(const evapi_pg_result *r)
 							       : 1;
 }
 
-/* ---- values as JSON ------------------------------------------------------------ */
+/* ---- values as JSON
+ * ------------------------------------------------------------ */
 
 /* "YYYY-MM-DD HH:MM:SS[.ffffff]+HH[:MM[:SS]]" as RFC 3339: a T, and Z for
  * UTC. Anything else (infinity, BC years) stays as it is. */
@@ -365,7 +379,8 @@ r_row_json(const evapi_pg_result *r, int row)
 	return o;
 }
 
-/* ---- answering for the plugin ----------------------------------------------------- */
+/* ---- answering for the plugin
+ * ----------------------------------------------------- */
 
 static int
 r_failed(evapi_request *req, const evapi_pg_result *r)
@@ -376,8 +391,8 @@ r_failed(evapi_request *req, const evapi_pg_result *r)
 		return 0;
 	if (r != NULL && r->status == EVAPI_PG_ERROR) {
 		evapi_log(r->pg->ctx, EVAPI_LOG_ERROR, "query failed",
-			  "sqlstate", r->sqlstate, "detail", r->message,
-			  "path", evapi_request_path(req), (const char *)0);
+			  "sqlstate", r->sqlstate, "detail", r->message, "path",
+			  evapi_request_path(req), (const char *)0);
 		evapi_respond_error(req, 500, "internal error");
 		return 1;
 	}
@@ -398,8 +413,8 @@ r_reasons(void)
 
 	if (list[0] == NULL) {
 		for (i = 0; i < PGCHECK_NREASONS; i++)
-			list[n++] = evapi_pgerr_reason_str(
-				(enum pgcheck_reason)i);
+			list[n++] =
+				evapi_pgerr_reason_str((enum pgcheck_reason)i);
 		list[n] = "busy";
 	}
 	return list;

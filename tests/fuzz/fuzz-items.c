@@ -44,7 +44,8 @@ body(const char *s, size_t len)
 		    in.price_cents > ITEM_PRICE_MAX || errors != NULL)
 			abort();
 		tags = json_tokener_parse(in.tags);
-		if (tags == NULL || !json_object_is_type(tags, json_type_array) ||
+		if (tags == NULL ||
+		    !json_object_is_type(tags, json_type_array) ||
 		    json_object_array_length(tags) > ITEM_TAGS_MAX)
 			abort();
 		json_object_put(tags);
