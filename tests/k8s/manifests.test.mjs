@@ -15,6 +15,7 @@ import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Secret } from "kubernetes-models/v1/Secret";
 import { Service } from "kubernetes-models/v1/Service";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
+import { Job } from "kubernetes-models/batch/v1/Job";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler";
 import { DIR, load, one } from "./manifests.mjs";
@@ -24,6 +25,7 @@ const MODELS = {
   "v1/Secret": Secret,
   "v1/Service": Service,
   "apps/v1/Deployment": Deployment,
+  "batch/v1/Job": Job,
   "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
   "autoscaling/v2/HorizontalPodAutoscaler": HorizontalPodAutoscaler,
 };
@@ -65,8 +67,6 @@ test("the kustomization lists every manifest but the Secret example", () => {
     .filter((f) => f !== "kustomization.yaml" && f !== "secret.example.yaml");
   assert.deepEqual([...k.resources].sort(), files.sort());
   for (const f of k.resources) assert.ok(existsSync(join(DIR, f)), f);
-  assert.equal(docs.find((d) => d.doc.kind === "Job"), undefined,
-    "migrations run in the pod's init container, not a Job");
   assert.ok(k.images.some((i) => i.name === ctr.image), "images: names the container's image");
 });
 
@@ -107,6 +107,23 @@ test("an init container migrates with the server's image, settings and secret", 
   assert.deepEqual(m.envFrom, ctr.envFrom);
   assert.deepEqual(m.env, ctr.env);
   assert.ok(m.resources.limits.memory, "a memory limit");
+});
+
+test("the migration Job: evapi --migrate with the pods' image, settings, secret and restrictions", () => {
+  const job = byKind("Job");
+  const jp = job.spec.template.spec, jc = jp.containers[0];
+  assert.equal(jp.containers.length, 1);
+  assert.deepEqual(jc.args, ["--migrate"]);
+  assert.equal(jc.image, ctr.image);
+  assert.deepEqual(jc.envFrom, ctr.envFrom);
+  assert.deepEqual(jc.env, ctr.env);
+  assert.deepEqual(jc.securityContext, pod.initContainers[0].securityContext);
+  assert.deepEqual(jp.securityContext, pod.securityContext);
+  assert.equal(jp.automountServiceAccountToken, false);
+  assert.equal(jp.restartPolicy, "OnFailure");
+  assert.ok(job.spec.backoffLimit >= 1, "retried");
+  assert.ok(job.spec.ttlSecondsAfterFinished > 0, "removed after it ends: the next apply recreates it");
+  assert.ok(job.spec.activeDeadlineSeconds > 0, "bounded");
 });
 
 test("probes on PROBE_PORT: the container's port, paths as reasoned", () => {
@@ -189,8 +206,11 @@ test("kubectl kustomize renders objects that validate", (t) => {
     throw e;
   }
   const rendered = parseAllDocuments(out).map((d) => d.toJS());
-  assert.equal(rendered.length, 5);
+  assert.equal(rendered.length, 6);
   for (const doc of rendered) validate(doc);
   const d = rendered.find((x) => x.kind === "Deployment");
+  const j = rendered.find((x) => x.kind === "Job");
   assert.equal(d.spec.template.spec.containers[0].image, "registry.example.com/evapi:0.1.0");
+  assert.equal(d.spec.template.spec.initContainers[0].image, "registry.example.com/evapi:0.1.0");
+  assert.equal(j.spec.template.spec.containers[0].image, "registry.example.com/evapi:0.1.0");
 });
