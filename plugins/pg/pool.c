@@ -540,10 +540,33 @@ evapi_pg_pool_cancel(struct evapi_pg_query *q)
 /* ---- links tell the pool
  * ----------------------------------------------------------- */
 
+/* On P's loop: another loop reached the database, so P's backoff is
+ * moot: try now, and let queries wait for the attempt. */
+static void
+kick(void *arg)
+{
+	struct pg_pool *p = arg;
+	unsigned i;
+
+	if (p->stopping || !is_down(p))
+		return;
+	p->down_until = 0;
+	for (i = 0; i < p->nlinks; i++)
+		if (p->links[i].state == L_BACKOFF)
+			evapi_pg_link_start(&p->links[i]);
+}
+
 void
 evapi_pg_pool_link_ready(struct pg_pool *p, struct pg_link *l)
 {
+	unsigned i;
+
 	(void)l;
+	if (p->downs > 0)
+		for (i = 0; i < p->pg->npools; i++)
+			if (&p->pg->pools[i] != p)
+				evapi_loop_call(p->pg->pools[i].loop, kick,
+						&p->pg->pools[i]);
 	p->down_until = 0;
 	p->downs = 0;
 	drain_queue(p);
