@@ -77,6 +77,8 @@ serve(int check_only)
 	int rc;
 
 	load_config(&srv.cfg, EVAPI_EXIT_CONFIG);
+	/* --check-config prints one result line, or the errors. */
+	evapi_log_plain = check_only;
 	srv.nworkers = srv.cfg.workers ? srv.cfg.workers
 				       : evapi_available_cpus();
 	rc = evapi_server_run(&srv, check_only);

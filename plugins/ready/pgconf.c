@@ -253,6 +253,106 @@ pgc_dbname_is_conninfo(const struct pgconf *pc)
 	return 0;
 }
 
+/* ---- what libpq would only find when connecting ---------------------- */
+
+/* A parsed option as given, "" included (NULL: not given). */
+static const char *
+pgc_raw_opt(const struct pgconf *pc, const char *key)
+{
+	for (const PQconninfoOption *o = pc->opts; o->keyword; o++)
+		if (!strcmp(o->keyword, key))
+			return o->val;
+	return NULL;
+}
+
+/* Every entry of a port list is empty (libpq's default) or a number from
+ * 1 to 65535. */
+static int
+pgc_ports_ok(const char *ports)
+{
+	while (ports != NULL && *ports != '\0') {
+		size_t n = strcspn(ports, ","), i;
+		unsigned long v = 0;
+
+		for (i = 0; i < n; i++) {
+			if (ports[i] < '0' || ports[i] > '9' || i >= 5)
+				return 0;
+			v = v * 10 + (unsigned long)(ports[i] - '0');
+		}
+		if (n > 0 && (v < 1 || v > 65535))
+			return 0;
+		ports += n;
+		if (*ports == ',')
+			ports++;
+	}
+	return 1;
+}
+
+/* A URI whose authority names a user or a port but no host
+ * ("postgresql://app:pw@:5432/db", a host variable left empty): libpq
+ * would try its default Unix socket. The socket forms stay valid:
+ * "postgresql:///db" and "?host=/run/postgresql". */
+static int
+pgc_uri_host_missing(const struct pgconf *pc, const char *s, size_t prefix)
+{
+	const char *auth = s + prefix, *host;
+	size_t n = strcspn(auth, "/?");
+	const char *at = NULL, *p;
+
+	if (prefix == 0 || n == 0 || pgc_raw_opt(pc, "host") != NULL ||
+	    pgc_raw_opt(pc, "hostaddr") != NULL ||
+	    (getenv("PGHOST") && *getenv("PGHOST")) ||
+	    (getenv("PGHOSTADDR") && *getenv("PGHOSTADDR")))
+		return 0;
+	for (p = auth; p < auth + n; p++)
+		if (*p == '@')
+			at = p;
+	host = at != NULL ? at + 1 : auth;
+	return host == auth + n || *host == ':';
+}
+
+/* The host given and empty ("host=''", "?host="), or an empty entry in a
+ * list of several ("a,,b"). */
+static int
+pgc_host_empty(const struct pgconf *pc)
+{
+	const char *h = pgc_raw_opt(pc, "host");
+	size_t len;
+
+	if (h == NULL)
+		return 0;
+	len = strlen(h);
+	return len == 0 ||
+	       (strchr(h, ',') != NULL &&
+		(h[0] == ',' || h[len - 1] == ',' || strstr(h, ",,") != NULL));
+}
+
+/* The checks libpq leaves to the first connection, so that
+ * evapi --check-config finds them. */
+static int
+pgc_check_target(const struct pgconf *pc, const char *conninfo, size_t prefix,
+		 char *err, size_t errlen)
+{
+	const char *port = pgc_raw_opt(pc, "port"), *from = "its port";
+
+	if (port == NULL) {
+		port = getenv("PGPORT");
+		from = "the port in PGPORT";
+	}
+	if (!pgc_ports_ok(port)) {
+		snprintf(err, errlen, "%s must be a number from 1 to 65535",
+			 from);
+		return EVAPI_ERR;
+	}
+	if (pgc_host_empty(pc) || pgc_uri_host_missing(pc, conninfo, prefix)) {
+		snprintf(err, errlen,
+			 "its host is empty; for a Unix socket, "
+			 "name the directory: ?host=/run/postgresql");
+		return EVAPI_ERR;
+	}
+	return EVAPI_OK;
+}
+
 const char *
 evapi_pgconf_opt(const struct pgconf *pc, const char *key)
 {
@@ -326,6 +426,8 @@ evapi_pgconf_parse(struct pgconf *pc, const char *conninfo,
 			 "does not expand: put its parts in DATABASE_URL");
 		return EVAPI_ERR;
 	}
+	if (pgc_check_target(pc, conninfo, prefix, err, errlen) != EVAPI_OK)
+		return EVAPI_ERR;
 	return pgc_configure(pc, app_name, err, errlen) < 0 ? EVAPI_ERR
 							    : EVAPI_OK;
 }
