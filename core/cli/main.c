@@ -120,9 +120,14 @@ main(int argc, char **argv)
 		evapi_help_print(argv[0], &cfg);
 		return 0;
 	}
-	if (is(a, "--help-vars", NULL, NULL)) {
+	if (is(a, "--help-vars", NULL, NULL) ||
+	    strncmp(a, "--help-vars=", 12) == 0) {
 		help_config(&cfg);
-		evapi_help_vars(&cfg);
+		if (evapi_help_vars(&cfg, a[11] == '=' ? a + 12 : NULL) !=
+		    EVAPI_OK) {
+			evapi_err("--help-vars takes tsv, markdown or man");
+			return EVAPI_EXIT_USAGE;
+		}
 		return 0;
 	}
 	if (is(a, "--version", "-V", NULL)) {
