@@ -174,6 +174,21 @@ def install_puts_the_contract_in_place():
           "no libtool banner")
 
 
+@suite.test
+def every_function_of_the_contract_is_documented():
+    """Every function <evapi/plugin.h> exports is described in the plugin
+    guide and in evapi-plugin(7)"""
+    header = read("include/evapi/plugin.h")
+    names = sorted(set(re.findall(r"EVAPI_EXPORT[^;(]*?\b(evapi_\w+)\(", header)))
+    check(len(names) > 40, f"the header's functions: {names}")
+    guide, man7 = read("docs/plugins.md"), read("man/evapi-plugin.7")
+    missing = [f"{n} ({where})" for n in names
+               for where, text in (("docs/plugins.md", guide),
+                                   ("man/evapi-plugin.7", man7))
+               if not re.search(r"\b" + n + r"\b", text)]
+    eq(missing, [], "undocumented functions")
+
+
 def slug(heading):
     """GitHub's anchor for a heading."""
     s = re.sub(r"[^\w\- ]", "", heading.strip().lower())
