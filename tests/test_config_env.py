@@ -107,6 +107,57 @@ def check_config_bad():
     eq(r.returncode, 78)
 
 
+def ready_available():
+    return STATIC or os.path.exists(
+        os.path.join(os.environ.get("EVAPI_PLUGIN_DIR", ""), "ready.so"))
+
+
+@suite.test
+def check_config_prints_one_line():
+    """--check-config: one result line on stdout, nothing on stderr, no log
+    line, even at LOG_LEVEL=debug with plugins that log at init"""
+    env = base_env(PORT=free_port(), LOG_LEVEL="debug", ACCESS_LOG="on")
+    if ready_available():
+        env.update(API_PLUGINS="health,ready,version",
+                   DATABASE_URL="postgresql://app:pw@127.0.0.1:1/app")
+    r = run_evapi(["--check-config"], env)
+    eq(r.returncode, 0, r.stderr)
+    eq(r.stderr, "", "stderr")
+    lines = r.stdout.splitlines()
+    eq(len(lines), 1, f"one line on stdout: {r.stdout!r}")
+    check(lines[0].startswith("evapi: configuration is valid (plugins: "),
+          lines[0])
+    check("{" not in r.stdout, f"a JSON log line: {r.stdout!r}")
+    # -t is the same check.
+    r2 = run_evapi(["-t"], env)
+    eq((r2.returncode, r2.stdout), (0, r.stdout), "-t")
+
+
+@suite.test
+def check_config_errors_only():
+    """--check-config on a bad configuration: nothing on stdout, only
+    "evapi: " lines on stderr, exit 78"""
+    for env in (base_env(PORT="70000"), base_env(API_PLUGINS="nosuch"),
+                base_env(API_PLUGINS="health", HEALTHCHECK_PATH="x")):
+        r = run_evapi(["--check-config"], env)
+        eq(r.returncode, 78, r.stderr)
+        eq(r.stdout, "", "stdout")
+        lines = r.stderr.splitlines()
+        check(lines and all(ln.startswith("evapi: ") for ln in lines),
+              f"stderr: {r.stderr!r}")
+
+
+@suite.test
+def check_config_usage():
+    """--check-config with an extra argument, or an unknown option, exits
+    64 (EX_USAGE) without checking anything"""
+    for args in (["--check-config", "extra"], ["--check-konfig"], ["-x"]):
+        r = run_evapi(args, base_env(PORT="abc"))
+        eq(r.returncode, 64, f"{args}: {r.stderr!r}")
+        eq(r.stdout, "", "stdout")
+        check("PORT" not in r.stderr, f"{args} checked the configuration")
+
+
 @suite.test
 def help_lists_every_variable():
     """--help lists every variable with its default"""
@@ -121,8 +172,7 @@ def help_lists_every_variable():
         check(var in r.stdout, f"{var} missing from --help")
     check("a whole number from 1 to 65535 (default: 8080)" in r.stdout,
           "ranges and defaults shown")
-    if os.environ.get("EVAPI_STATIC") == "yes" or os.path.exists(
-            os.path.join(os.environ.get("EVAPI_PLUGIN_DIR", ""), "ready.so")):
+    if ready_available():
         for var in ("DATABASE_URL", "READY_TIMEOUT_MS", "READY_CACHE_MS"):
             check(f"{var} " in r.stdout and "[ready]" in r.stdout,
                   f"{var} of plugin ready missing from --help")

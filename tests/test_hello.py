@@ -40,6 +40,9 @@ def build_out_of_tree():
         shutil.copy(os.path.join(TOP, "examples", "hello", f), src)
     env = dict(os.environ, PKG_CONFIG_PATH=os.path.dirname(pcs[0]),
                PKG_CONFIG_SYSROOT_DIR=dest)
+    # A user's own make: not the silent one (-s) `make check` may run in.
+    for k in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"):
+        env.pop(k, None)
     r = subprocess.run(["make", "-C", src], env=env, capture_output=True,
                        text=True)
     eq(r.returncode, 0, r.stdout + r.stderr)

@@ -172,6 +172,54 @@ def test_hostile_urls():
         et.check(text in r.stderr, f"{text!r} not in the error for {url!r}: {out!r}")
 
 
+# DATABASE_URLs libpq accepts but could never connect with: --check-config
+# finds them (exit 78, one line naming what is wrong, no password byte).
+TARGETS_BAD = [
+    ("postgresql://app:Zq7SecretPw@db.example:70000/app", {}, "port"),
+    ("postgresql://app:Zq7SecretPw@db.example:0/app", {}, "port"),
+    ("postgresql://app:Zq7SecretPw@db.example:5432x/app", {}, None),
+    ("host=db.example port=5432,99999 password=Zq7SecretPw", {}, "port"),
+    ("postgresql://app:Zq7SecretPw@db.example/app", {"PGPORT": "65536"},
+     "PGPORT"),
+    ("postgresql://app:Zq7SecretPw@:5432/app", {}, "host is empty"),
+    ("postgresql://app:Zq7SecretPw@/app", {}, "host is empty"),
+    ("postgresql://:5432/app", {}, "host is empty"),
+    ("host='' port=5432 password=Zq7SecretPw", {}, "host is empty"),
+    ("postgresql://app@db.example/app?host=", {}, "host is empty"),
+    ("postgresql://app@a.example,,b.example/app", {}, "host is empty"),
+]
+TARGETS_GOOD = [
+    ("postgresql://app:pw@db.example:5432/app", {}),
+    ("postgresql://app:pw@db.example:1,db2.example:65535/app", {}),
+    ("postgresql:///app", {}),                       # the default socket
+    ("postgresql:///app?host=/run/postgresql", {}),  # a socket directory
+    ("postgresql://app@:5432/app", {"PGHOST": "db.example"}),
+    ("host=db.example dbname=app", {"PGPORT": "6543"}),
+]
+
+
+@suite.test
+def test_check_config_target():
+    """--check-config refuses a DATABASE_URL whose port is outside 1-65535
+    or whose host is empty, with one clear line; socket forms pass"""
+    for url, extra, text in TARGETS_BAD:
+        env = et.base_env(PORT=et.free_port(), API_PLUGINS="health,ready",
+                          DATABASE_URL=url, **extra)
+        r = et.run_evapi(["--check-config"], env)
+        et.eq(r.returncode, 78, f"{url!r} {extra}: {r.stderr!r}")
+        et.eq(r.stdout, "", f"stdout for {url!r}")
+        lines = r.stderr.splitlines()
+        et.eq(len(lines), 1, f"one line for {url!r}: {r.stderr!r}")
+        et.check("DATABASE_URL" in lines[0], lines[0])
+        et.check(text is None or text in lines[0], f"{text!r}: {lines[0]}")
+        et.check("Zq7SecretPw" not in r.stderr, f"password shown: {lines[0]}")
+    for url, extra in TARGETS_GOOD:
+        env = et.base_env(PORT=et.free_port(), API_PLUGINS="health,ready",
+                          DATABASE_URL=url, **extra)
+        r = et.run_evapi(["--check-config"], env)
+        et.eq(r.returncode, 0, f"{url!r} {extra}: {r.stderr!r}")
+
+
 @suite.test
 def test_bad_numbers():
     """READY_TIMEOUT_MS / READY_CACHE_MS out of range: exit 78 naming them"""

@@ -8,7 +8,8 @@
 #include "config/conf.h"
 
 void evapi_help_print(const char *prog, const struct evapi_config *cfg);
-void evapi_help_vars(const struct evapi_config *cfg);
+/* FORMAT: NULL or "tsv", "markdown", "man"; EVAPI_ERR for another. */
+int evapi_help_vars(const struct evapi_config *cfg, const char *format);
 /* The --healthcheck client: 0 healthy, 1 not. */
 int evapi_healthcheck(const struct evapi_config *cfg);
 

@@ -1,9 +1,12 @@
 /*
  * help.c - evapi --help and --help-vars: every variable, from the tables
  * the parser uses (config/vars.c, and each plugin's settings).
+ * --help-vars=markdown and =man write the tables of docs/configuration.md
+ * and evapi(8) (scripts/gen-vars-doc puts them there; a test compares).
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -112,8 +115,89 @@ evapi_help_print(const char *prog, const struct evapi_config *cfg)
 	       "See evapi(8) and evapi-plugin(7).\n");
 }
 
+/* ---- --help-vars[=tsv|markdown|man]: the tables of the documentation ---- */
+
+enum vars_format { VARS_TSV, VARS_MARKDOWN, VARS_MAN };
+static enum vars_format vars_format;
+
+/* The default as the documentation states it: the same in every build. */
+static const char *
+doc_default(const struct evapi_setting *s)
+{
+	if (s->flags & EVAPI_SETTING_BUILD_DEFAULT)
+		return NULL;
+	return s->default_value;
+}
+
+/* TEXT in a markdown table cell: '|' would end the cell. */
 static void
-tab_var(const struct evapi_setting *s, const char *owner)
+md_text(const char *text)
+{
+	for (; *text != '\0'; text++) {
+		if (*text == '|')
+			putchar('\\');
+		putchar(*text);
+	}
+}
+
+/* TEXT as roff: backslashes escaped, no line starting a request. */
+static void
+man_text(const char *text)
+{
+	if (*text == '.' || *text == '\'')
+		fputs("\\&", stdout);
+	for (; *text != '\0'; text++)
+		if (*text == '\\')
+			fputs("\\e", stdout);
+		else if (*text == '-')
+			fputs("\\-", stdout);
+		else
+			putchar(*text);
+}
+
+static const char *
+no_default_words(const struct evapi_setting *s)
+{
+	if (s->flags & EVAPI_SETTING_BUILD_DEFAULT)
+		return "the installed plugin directory";
+	return (s->flags & EVAPI_SETTING_REQUIRED) ? "none: required" : "unset";
+}
+
+static void
+md_var(const struct evapi_setting *s)
+{
+	char exp[256];
+
+	evapi_setting_expected(s, exp, sizeof(exp));
+	printf("| `%s` | ", s->name);
+	if (doc_default(s) != NULL)
+		printf("`%s`", doc_default(s));
+	else
+		fputs(no_default_words(s), stdout);
+	fputs(" | ", stdout);
+	md_text(exp);
+	printf(" | %c", toupper((unsigned char)s->help[0]));
+	md_text(s->help + (s->help[0] != '\0'));
+	fputs(" |\n", stdout);
+}
+
+static void
+man_var(const struct evapi_setting *s)
+{
+	char exp[256];
+
+	evapi_setting_expected(s, exp, sizeof(exp));
+	printf(".TP\n.B %s\n%c", s->name, toupper((unsigned char)s->help[0]));
+	man_text(s->help + (s->help[0] != '\0'));
+	fputs(".\n.br\nAllowed: ", stdout);
+	man_text(exp);
+	fputs(". Default: ", stdout);
+	man_text(doc_default(s) != NULL ? doc_default(s) : no_default_words(s));
+	fputs(".\n", stdout);
+}
+
+static void
+tsv_var(const struct evapi_setting *s, const char *owner)
 {
 	char exp[256];
 
@@ -123,20 +207,54 @@ tab_var(const struct evapi_setting *s, const char *owner)
 }
 
 static void
-tab_plugin(const struct evapi_plugin *p)
+vars_table(const struct evapi_setting *s, const char *owner)
 {
-	const struct evapi_setting *s;
-
-	for (s = p->settings; s != NULL && s->name != NULL; s++)
-		tab_var(s, p->name);
+	if (vars_format == VARS_MARKDOWN)
+		fputs("| variable | default | allowed | meaning |\n"
+		      "|---|---|---|---|\n",
+		      stdout);
+	for (; s != NULL && s->name != NULL; s++)
+		if (vars_format == VARS_MARKDOWN)
+			md_var(s);
+		else if (vars_format == VARS_MAN)
+			man_var(s);
+		else
+			tsv_var(s, owner);
 }
 
-void
-evapi_help_vars(const struct evapi_config *cfg)
+static void
+vars_plugin(const struct evapi_plugin *p)
 {
-	const struct evapi_setting *s;
+	if (p->settings == NULL || p->settings->name == NULL)
+		return;
+	if (vars_format == VARS_MARKDOWN) {
+		printf("\n### Plugin `%s`\n\n", p->name);
+		md_text(p->description ? p->description : "");
+		fputs("\n\n", stdout);
+	} else if (vars_format == VARS_MAN) {
+		printf(".SS Plugin %s\n", p->name);
+		man_text(p->description ? p->description : "");
+		fputs("\n", stdout);
+	}
+	vars_table(p->settings, p->name);
+}
 
-	for (s = evapi_core_vars; s->name != NULL; s++)
-		tab_var(s, "core");
-	plugins(cfg, tab_plugin);
+int
+evapi_help_vars(const struct evapi_config *cfg, const char *format)
+{
+	if (format == NULL || strcmp(format, "tsv") == 0)
+		vars_format = VARS_TSV;
+	else if (strcmp(format, "markdown") == 0)
+		vars_format = VARS_MARKDOWN;
+	else if (strcmp(format, "man") == 0)
+		vars_format = VARS_MAN;
+	else
+		return EVAPI_ERR;
+	if (vars_format == VARS_MARKDOWN)
+		fputs("### Core\n\n", stdout);
+	else if (vars_format == VARS_MAN)
+		fputs(".SS Core\n", stdout);
+	vars_table(evapi_core_vars, "core");
+	plugins(cfg, vars_plugin);
+	return EVAPI_OK;
 }

@@ -77,8 +77,11 @@ serve(enum evapi_run_mode mode)
 	int rc;
 
 	load_config(&srv.cfg, EVAPI_EXIT_CONFIG);
-	/* A command's output is its result lines: only warnings join them. */
-	if (mode == EVAPI_RUN_MIGRATE && evapi_log_level < EVAPI_LOG_WARN)
+	/* A command's output is its result lines: --check-config one, or the
+	 * errors; --migrate one per migration. Warnings and errors join them
+	 * as plain lines on stderr. */
+	evapi_log_plain = mode != EVAPI_RUN_SERVE;
+	if (mode != EVAPI_RUN_SERVE && evapi_log_level < EVAPI_LOG_WARN)
 		evapi_log_level = EVAPI_LOG_WARN;
 	srv.nworkers = srv.cfg.workers ? srv.cfg.workers
 				       : evapi_available_cpus();
@@ -126,9 +129,14 @@ main(int argc, char **argv)
 		evapi_help_print(argv[0], &cfg);
 		return 0;
 	}
-	if (is(a, "--help-vars", NULL, NULL)) {
+	if (is(a, "--help-vars", NULL, NULL) ||
+	    strncmp(a, "--help-vars=", 12) == 0) {
 		help_config(&cfg);
-		evapi_help_vars(&cfg);
+		if (evapi_help_vars(&cfg, a[11] == '=' ? a + 12 : NULL) !=
+		    EVAPI_OK) {
+			evapi_err("--help-vars takes tsv, markdown or man");
+			return EVAPI_EXIT_USAGE;
+		}
 		return 0;
 	}
 	if (is(a, "--version", "-V", NULL)) {

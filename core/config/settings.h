@@ -17,6 +17,9 @@
 #define EVAPI_SETTING_PLUGINS ((enum evapi_setting_type)102) /* a,b,c */
 #define EVAPI_SETTING_AUTO 0x100u  /* INT: "auto" is allowed too (0) */
 #define EVAPI_SETTING_ASCII 0x200u /* STRING: printable ASCII only */
+/* The default depends on how evapi was configured: the documentation
+ * names it in words, --help gives this build's. */
+#define EVAPI_SETTING_BUILD_DEFAULT 0x400u
 
 struct evapi_value {
 	int set;     /* a value (given or default) */

@@ -1,7 +1,9 @@
 /*
  * vars.c - the core's variables: the one table --help, the parser, the
  * man page and the documentation are made from (scripts/gen-vars-doc
- * writes the tables of docs/ and man/ from `evapi --help-vars`).
+ * writes the tables of docs/configuration.md and man/evapi.8 from
+ * `evapi --help-vars=markdown|man`; tests/test_docs.py fails when they
+ * differ from what this binary prints).
  */
 #include "config.h"
 
@@ -25,10 +27,10 @@ const struct evapi_setting evapi_core_vars[] = {
 	 "plugins to start, in order (with the plugins they need)", 0},
 	{"API_PLUGIN_PATH", EVAPI_SETTING_PATHS, NULL, 0, 0, NULL,
 	 "directories of plugin .so files, searched in order (dynamic "
-	 "build); default API_PLUGIN_DIR, then the installed directory", 0},
+	 "build); when unset, API_PLUGIN_DIR alone", 0},
 	{"API_PLUGIN_DIR", EVAPI_SETTING_PATHS, EVAPI_PLUGIN_DIR_DEFAULT, 0, 0,
 	 NULL, "one directory of plugin .so files, when API_PLUGIN_PATH is "
-	 "unset (dynamic build)", 0},
+	 "unset (dynamic build)", EVAPI_SETTING_BUILD_DEFAULT},
 	{"WORKERS", EVAPI_SETTING_INT, "auto", 1, 256, NULL,
 	 "event loops (threads); auto = the CPUs this process may use "
 	 "(affinity and cgroup quota)", EVAPI_SETTING_AUTO},
@@ -53,8 +55,8 @@ const struct evapi_setting evapi_core_vars[] = {
 	 EVAPI_SETTING_AUTO},
 	{"PROBE_PORT", EVAPI_SETTING_INT, NULL, 1, 65535, NULL,
 	 "a second port serving only the probe routes (/health, /ready, "
-	 "/version, /metrics), outside MAX_CONNECTIONS, with 64 connections "
-	 "of its own; must differ from PORT", 0},
+	 "/version), outside MAX_CONNECTIONS, with 64 connections of its "
+	 "own; must differ from PORT", 0},
 	{"ACCESS_LOG", EVAPI_SETTING_BOOL, "off", 0, 0, NULL,
 	 "one log line per request (always, at LOG_LEVEL=debug)", 0},
 	{"ACCESS_LOG_PROBES", EVAPI_SETTING_BOOL, "off", 0, 0, NULL,

@@ -21,6 +21,7 @@
 #define LOG_LINE_MAX 4096
 
 int evapi_log_level = EVAPI_LOG_INFO;
+int evapi_log_plain;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -111,6 +112,30 @@ put_time(struct line *l)
 	put(l, ts, (size_t)n);
 }
 
+/* evapi_log_plain: "evapi: warning: MSG (KEY=VALUE, ...)" on stderr. */
+static void
+plain_line(int level, const char *msg, va_list ap)
+{
+	char buf[LOG_LINE_MAX];
+	const char *k, *v, *sep = " (";
+	size_t o = 0;
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "%s: %s",
+		     level >= EVAPI_LOG_ERROR ? "error" : "warning", msg);
+	o = n > 0 ? (size_t)n : 0;
+	while ((k = va_arg(ap, const char *)) != NULL && o < sizeof(buf) - 1) {
+		v = va_arg(ap, const char *);
+		n = snprintf(buf + o, sizeof(buf) - o, "%s%s=%s", sep, k, v);
+		o += n > 0 ? (size_t)n : 0;
+		sep = ", ";
+	}
+	if (o < sizeof(buf) - 1 && sep[0] == ',')
+		buf[o++] = ')';
+	buf[o < sizeof(buf) ? o : sizeof(buf) - 1] = '\0';
+	evapi_err("%s", buf);
+}
+
 void
 evapi_core_logv(int level, const char *msg, va_list ap)
 {
@@ -118,6 +143,11 @@ evapi_core_logv(int level, const char *msg, va_list ap)
 	const char *k, *v;
 	ssize_t w;
 
+	if (evapi_log_plain) {
+		if (level >= EVAPI_LOG_WARN)
+			plain_line(level, msg, ap);
+		return;
+	}
 	if (level < evapi_log_level)
 		return;
 	l.len = 0;

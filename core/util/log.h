@@ -15,6 +15,9 @@
 #define EVAPI_EXIT_USAGE 64
 
 extern int evapi_log_level;
+/* Set by --check-config: no JSON lines on stdout; warnings and errors
+ * become plain "evapi: ..." lines on stderr, the rest is dropped. */
+extern int evapi_log_plain;
 
 /* MSG, then NULL-terminated key/value string pairs. */
 void evapi_core_log(int level, const char *msg, ...)

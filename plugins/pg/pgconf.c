@@ -289,58 +289,104 @@ pgc_dbname_is_conninfo(const struct pgconf *pc)
 	return 0;
 }
 
-/* Every port of a comma-separated list: empty (the default) or 1 to
- * 65535. */
+/* ---- what libpq would only find when connecting ---------------------- */
+
+/* A parsed option as given, "" included (NULL: not given). */
+static const char *
+pgc_raw_opt(const struct pgconf *pc, const char *key)
+{
+	for (const PQconninfoOption *o = pc->opts; o->keyword; o++)
+		if (!strcmp(o->keyword, key))
+			return o->val;
+	return NULL;
+}
+
+/* Every entry of a port list is empty (libpq's default) or a number from
+ * 1 to 65535. */
 static int
 pgc_ports_ok(const char *ports)
 {
-	const char *p = ports;
-
-	while (p != NULL) {
-		size_t n = strcspn(p, ",");
+	while (ports != NULL && *ports != '\0') {
+		size_t n = strcspn(ports, ","), i;
 		unsigned long v = 0;
-		size_t i;
 
 		for (i = 0; i < n; i++) {
-			if (p[i] < '0' || p[i] > '9' || i >= 5)
+			if (ports[i] < '0' || ports[i] > '9' || i >= 5)
 				return 0;
-			v = v * 10 + (unsigned long)(p[i] - '0');
+			v = v * 10 + (unsigned long)(ports[i] - '0');
 		}
 		if (n > 0 && (v < 1 || v > 65535))
 			return 0;
-		p = p[n] == ',' ? p + n + 1 : NULL;
+		ports += n;
+		if (*ports == ',')
+			ports++;
 	}
 	return 1;
 }
 
-/* A URI whose authority names no host (postgresql://user:pw@:5432/db,
- * often a template variable left empty): libpq would quietly use the
- * local socket. postgresql:///db (no authority at all) is that on
- * purpose and stays allowed. */
+/* A URI whose authority names a user or a port but no host
+ * ("postgresql://app:pw@:5432/db", a host variable left empty): libpq
+ * would try its default Unix socket. The socket forms stay valid:
+ * "postgresql:///db" and "?host=/run/postgresql". */
 static int
-pgc_uri_empty_host(const char *s, size_t prefix)
+pgc_uri_host_missing(const struct pgconf *pc, const char *s, size_t prefix)
 {
-	const char *auth = s + prefix, *h;
+	const char *auth = s + prefix, *host;
 	size_t n = strcspn(auth, "/?");
+	const char *at = NULL, *p;
 
-	if (n == 0)
+	if (prefix == 0 || n == 0 || pgc_raw_opt(pc, "host") != NULL ||
+	    pgc_raw_opt(pc, "hostaddr") != NULL ||
+	    (getenv("PGHOST") && *getenv("PGHOST")) ||
+	    (getenv("PGHOSTADDR") && *getenv("PGHOSTADDR")))
 		return 0;
-	h = memchr(auth, '@', n);
-	h = h ? h + 1 : auth;
-	n -= (size_t)(h - auth);
-	/* Each host of a list, up to its port. */
-	for (;;) {
-		size_t len = strcspn(h, ",/?");
+	for (p = auth; p < auth + n; p++)
+		if (*p == '@')
+			at = p;
+	host = at != NULL ? at + 1 : auth;
+	return host == auth + n || *host == ':';
+}
 
-		if (len > n)
-			len = n;
-		if (len == 0 || h[0] == ':')
-			return 1;
-		if (len >= n || h[len] != ',')
-			return 0;
-		n -= len + 1;
-		h += len + 1;
+/* The host given and empty ("host=''", "?host="), or an empty entry in a
+ * list of several ("a,,b"). */
+static int
+pgc_host_empty(const struct pgconf *pc)
+{
+	const char *h = pgc_raw_opt(pc, "host");
+	size_t len;
+
+	if (h == NULL)
+		return 0;
+	len = strlen(h);
+	return len == 0 ||
+	       (strchr(h, ',') != NULL &&
+		(h[0] == ',' || h[len - 1] == ',' || strstr(h, ",,") != NULL));
+}
+
+/* The checks libpq leaves to the first connection, so that
+ * evapi --check-config finds them. */
+static int
+pgc_check_target(const struct pgconf *pc, const char *conninfo, size_t prefix,
+		 char *err, size_t errlen)
+{
+	const char *port = pgc_raw_opt(pc, "port"), *from = "its port";
+
+	if (port == NULL) {
+		port = getenv("PGPORT");
+		from = "the port in PGPORT";
 	}
+	if (!pgc_ports_ok(port)) {
+		snprintf(err, errlen, "%s must be a number from 1 to 65535",
+			 from);
+		return EVAPI_ERR;
+	}
+	if (pgc_host_empty(pc) || pgc_uri_host_missing(pc, conninfo, prefix)) {
+		snprintf(err, errlen,
+			 "its host is empty; for a Unix socket, "
+			 "name the directory: ?host=/run/postgresql");
+		return EVAPI_ERR;
+	}
+	return EVAPI_OK;
 }
 
 const char *
@@ -381,7 +427,6 @@ evapi_pgconf_parse(struct pgconf *pc, const char *conninfo,
 		   const char *app_name, const char *session, char *err,
 		   size_t errlen)
 {
-	const char *port;
 	char *perr = NULL;
 	size_t prefix;
 
@@ -411,21 +456,6 @@ evapi_pgconf_parse(struct pgconf *pc, const char *conninfo,
 		PQfreemem(perr);
 		return EVAPI_ERR;
 	}
-	if (prefix > 0 && pgc_uri_empty_host(conninfo, prefix)) {
-		snprintf(err, errlen,
-			 "the URI names no host (for the local socket, leave "
-			 "the host part out entirely: postgresql:///dbname)");
-		return EVAPI_ERR;
-	}
-	port = evapi_pgconf_opt(pc, "port");
-	if (port == NULL)
-		port = getenv("PGPORT");
-	if (port != NULL && !pgc_ports_ok(port)) {
-		snprintf(err, errlen,
-			 "the port must be a number from 1 to "
-			 "65535");
-		return EVAPI_ERR;
-	}
 	if (pgc_dbname_is_conninfo(pc)) {
 		/* psql would expand it; evapi passes dbname as a name, so the
 		 * server would echo it, password and all, in its error. */
@@ -434,6 +464,8 @@ evapi_pgconf_parse(struct pgconf *pc, const char *conninfo,
 			 "does not expand: put its parts in DATABASE_URL");
 		return EVAPI_ERR;
 	}
+	if (pgc_check_target(pc, conninfo, prefix, err, errlen) != EVAPI_OK)
+		return EVAPI_ERR;
 	return pgc_configure(pc, app_name, session, err, errlen) < 0 ? EVAPI_ERR
 								     : EVAPI_OK;
 }

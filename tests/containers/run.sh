@@ -22,7 +22,9 @@
 #     own HEALTHCHECK, /health, /version, uid 10001
 #     Both static images carry a CycloneDX SBOM valid against the schema.
 #  5. compose stack: api healthy only after db, /ready 200, db stopped ->
-#     503, db started -> 200, no password in logs
+#     503, db started -> 200, the password rotated as docs/containers.md
+#     says -> 200, no password in logs; without POSTGRES_PASSWORD compose
+#     refuses to start (checked with the lint, no engine needed)
 #  6. debug target on the alpine stand-in, through compose (EVAPI_TARGET=debug):
 #     healthy, /health, /version build "dynamic", /ready 200, plugins mapped
 #     from .so files, sh and wget work
@@ -57,6 +59,7 @@ COMPOSE_UP=0
 DEBUG_FAILED=""
 FAILS=0
 PASSES=0
+OLD_PASSWORDS=() # database passwords rotated away (never in the logs either)
 T_START=$SECONDS
 PHASE_T=$SECONDS
 
@@ -139,6 +142,32 @@ check_lint() {
 	check "lint: Dockerfile has no '# syntax=' line" not grep -qiE '^#[[:space:]]*syntax=' "$ROOT/Dockerfile"
 	check "lint: .dockerignore keeps .git, .env, .static-deps and build/ out" \
 		grep_all "$ROOT/.dockerignore" '.git' '.env' '.static-deps' 'build'
+	check "lint: .gitignore keeps .env out" grep -qxF '.env' "$ROOT/.gitignore"
+	check "compose: refuses to start without POSTGRES_PASSWORD, and the documented .env is enough" \
+		check_compose_env_file
+}
+
+# docker-compose.yml refuses to start without POSTGRES_PASSWORD, saying how
+# to make .env; the .env the documented command writes is enough, from any
+# shell. Needs no engine: `config` interpolates and stops there.
+check_compose_env_file() {
+	local dir out rc=0
+	dir=$(mktemp -d)
+	cp "$ROOT/docker-compose.yml" "$dir/"
+	mkdir -p "$dir/migrations" && : >"$dir/migrations/init.sql"
+	if out=$(cd "$dir" && env -u POSTGRES_PASSWORD docker-compose config 2>&1); then
+		echo "compose config passed without POSTGRES_PASSWORD" >&2
+		rc=1
+	elif ! grep -q 'POSTGRES_PASSWORD is not set: create .env once' <<<"$out"; then
+		printf '%s\n' "$out" | tail -n 3 >&2
+		rc=1
+	fi
+	# The command of docs/containers.md, run as a user would.
+	(cd "$dir" && printf 'POSTGRES_PASSWORD=%s\n' "$(openssl rand -hex 16)" >.env)
+	out=$(cd "$dir" && env -u POSTGRES_PASSWORD docker-compose config 2>&1) || rc=1
+	grep -qE "DATABASE_URL: postgresql://evapi:[0-9a-f]{32}@db:5432/" <<<"$out" || rc=1
+	rm -rf "$dir"
+	return "$rc"
 }
 
 grep_all() { # FILE LINE...: every LINE is a line of FILE
@@ -605,10 +634,39 @@ check_db_outage() {
 	fi
 }
 
+# The rotation of docs/containers.md: ALTER ROLE inside the db container,
+# the new password into the api's environment (.env for a user), the api
+# recreated alone. /ready is 200 again with the new password.
+check_rotation() {
+	local t0=$SECONDS new
+	new=$(openssl rand -hex 16)
+	if ! compose exec -T db psql -q -U evapi -d evapi -v ON_ERROR_STOP=1 -v pw="$new" \
+		>/dev/null <<<"ALTER ROLE evapi PASSWORD :'pw';"; then
+		fail "compose: ALTER ROLE inside the db container"
+		return 1
+	fi
+	OLD_PASSWORDS+=("$POSTGRES_PASSWORD")
+	POSTGRES_PASSWORD=$new
+	COMPOSE_ENV+=(POSTGRES_PASSWORD="$new")
+	if ! compose up -d --no-deps api >/dev/null 2>&1; then
+		fail "compose: up -d --no-deps api after the rotation"
+		return 1
+	fi
+	if wait_healthy "$(cid api)" 60 && wait_for 30 http_is 200 "$API/ready"; then
+		pass "compose: password rotated, api recreated alone: /ready 200 after $((SECONDS - t0)) s"
+	else
+		fail "compose: /ready $(http_code "$API/ready") after the rotation"
+	fi
+}
+
 check_no_password_in_logs() { # WHAT
 	local out
+	local p
 	out=$(compose logs --no-color 2>&1)
 	check "$1: database password absent from all container logs" not grep -qF -- "$POSTGRES_PASSWORD" <<<"$out"
+	for p in "${OLD_PASSWORDS[@]}"; do
+		check "$1: rotated-away password absent from all container logs" not grep -qF -- "$p" <<<"$out"
+	done
 }
 
 # ---- 5. debug target ----------------------------------------------------------------
@@ -730,6 +788,7 @@ main() {
 	if compose_up_static; then
 		check_no_password_in_logs compose
 		check_db_outage
+		check_rotation
 		timing "compose stack (static)"
 		if [[ -z $DEBUG_FAILED ]]; then compose_up_debug || true; fi
 		timing "compose stack (debug)"
