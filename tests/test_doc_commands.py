@@ -7,7 +7,8 @@ GitHub and man readers do not show:
 
   <!-- doc-test: run -->             run the block
   <!-- doc-test: run server -->      run it while an evapi (health, ready,
-                                     version, with a private PostgreSQL)
+                                     version, items, migrated, with a
+                                     private PostgreSQL)
                                      serves on the port the docs call 8080
   <!-- doc-test: background -->      start the block (a server in the
                                      foreground) and keep it running until
@@ -267,8 +268,13 @@ class Page:
         plugin, a private PostgreSQL."""
         if self.server is not None:
             return
-        env = dict(self.env, API_PLUGINS="health,ready,version",
+        env = dict(self.env, API_PLUGINS="health,ready,version,items",
                    DATABASE_URL=self.pg.url(), LOG_LEVEL="warn")
+        # As scripts/run-server does: the migrations first.
+        r = subprocess.run([self.install.evapi, "--migrate"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise AssertionError(f"evapi --migrate: {r.stdout} {r.stderr}")
         p = subprocess.Popen([self.install.evapi], env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, start_new_session=True)
         self.procs.append(p)

@@ -133,6 +133,7 @@ evapi_server_run(struct evapi_server *srv, enum evapi_run_mode mode)
 		goto out;
 	}
 	log_start(srv);
+	srv->loops_ran = 1;
 	if (evapi_workers_start(srv) != EVAPI_OK) {
 		evapi_err("cannot start worker threads");
 		goto out;

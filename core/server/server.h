@@ -59,6 +59,7 @@ struct evapi_server {
 	struct evapi_notify notify;  /* NOTIFY_SOCKET (notify.c) */
 	struct evapi_activation act; /* LISTEN_FDS (activation.c) */
 	unsigned long served_direct, served_early, served_evhttp;
+	int loops_ran; /* serving started: teardown turns the loops */
 };
 
 enum evapi_run_mode {

@@ -305,11 +305,15 @@ evapi_workers_start(struct evapi_server *srv)
 	return rc;
 }
 
+/* Loops that never ran (--check-config, --migrate, a failed start) are
+ * not turned: a plugin's timer set in init must not fire then. */
 static void
 turn_loops(struct evapi_server *srv)
 {
 	unsigned i;
 
+	if (!srv->loops_ran)
+		return;
 	for (i = 0; i < srv->nworkers; i++)
 		if (srv->workers[i].loop.base != NULL)
 			event_base_loop(srv->workers[i].loop.base,
