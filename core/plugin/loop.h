@@ -6,6 +6,8 @@
 #ifndef EVAPI_PLUGIN_LOOP_H
 #define EVAPI_PLUGIN_LOOP_H
 
+#include <stdint.h>
+
 #include <evapi/plugin.h>
 
 struct event_base;
@@ -16,6 +18,7 @@ struct evapi_loop {
 	unsigned index;
 	struct evdns_base *dns; /* made by the first evapi_resolve */
 	volatile int stopped;   /* evapi_loop_call is refused */
+	uint64_t reqid_seq;     /* request ids made on it (http/reqid.c) */
 };
 
 /* Every loop, for evapi_loop_at and evapi_main_loop (before they run). */

@@ -95,6 +95,9 @@ new_site(struct evapi_server *srv, struct evapi_worker *w, struct evhttp *http,
 	if (s == NULL)
 		return NULL;
 	s->probes_only = probes_only;
+	s->stats = evapi_stats_loop(w->id);
+	s->listener = probes_only ? EVAPI_LISTENER_PROBE : EVAPI_LISTENER_MAIN;
+	s->idle_ms = (uint64_t)cfg->idle_timeout * 1000;
 	s->loop_index = w->id;
 	s->loop = &w->loop;
 	s->router = &srv->host.router;
