@@ -43,6 +43,7 @@ struct evapi_metric {
 };
 
 static struct evapi_metric *first, *last;
+static const char taken[] = "the name is taken";
 
 /* ---- names ------------------------------------------------------------------
  */
@@ -231,7 +232,7 @@ family_new(const char *name, const char *help, int type,
 	    (*why = bounds_problem(bounds, nbounds)) != NULL)
 		return NULL;
 	if (find(name) != NULL) {
-		*why = "the name is taken";
+		*why = taken;
 		return NULL;
 	}
 	if (type == EVAPI_METRIC_HISTOGRAM && nbounds == 0) {
@@ -284,7 +285,7 @@ plugin_family(evapi_ctx *c, int type, const char *name, const char *help,
 	}
 	m = family_new(name ? name : "", help, type, labels, bounds, n, &why);
 	if (m == NULL) {
-		other = name ? find(name) : NULL;
+		other = why == taken ? find(name) : NULL;
 		if (other != NULL)
 			evapi_plugin_report(
 				c->name, c->path,

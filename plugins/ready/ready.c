@@ -13,6 +13,9 @@
  * mutex, and the check is started on the main loop (evapi_loop_call); when
  * it ends, each waiting request is handed back to its own loop and
  * answered there. Every response body is built once, at init.
+ *
+ * Metrics (served by the metrics plugin when it is loaded): the last
+ * check's result and duration as gauges, and the checks by result.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -55,6 +58,11 @@ struct ready {
 	/* Main loop only. */
 	int have_state;            /* a check has finished before */
 	enum pgcheck_reason state; /* its result, for change logs */
+	uint64_t check_start_us;   /* the check in flight began */
+
+	/* Metrics: the last check's result (1 ok, 0 not) and duration. */
+	evapi_series *m_success, *m_duration;
+	evapi_series *m_checks[PGCHECK_NREASONS]; /* by result */
 
 	/* Shared by every loop; guarded by MU. */
 	pthread_mutex_t mu;
@@ -82,12 +90,18 @@ static const struct evapi_setting ready_settings[] = {
 };
 
 static uint64_t
-mono_ms(void)
+mono_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t
+mono_ms(void)
+{
+	return mono_us() / 1000u;
 }
 
 static void
@@ -221,6 +235,7 @@ ready_start(void *arg)
 {
 	struct ready *r = arg;
 
+	r->check_start_us = mono_us();
 	evapi_pgcheck_run(r->pc);
 }
 
@@ -263,6 +278,10 @@ ready_done(void *arg, enum pgcheck_reason reason, const char *detail)
 	log_transition(r, reason, detail);
 	r->have_state = 1;
 	r->state = reason;
+	evapi_gauge_set(r->m_success, reason == PGCHECK_OK);
+	evapi_gauge_set(r->m_duration,
+			(double)(mono_us() - r->check_start_us) / 1e6);
+	evapi_counter_add(r->m_checks[reason], 1);
 
 	pthread_mutex_lock(&r->mu);
 	r->have_result = 1;
@@ -336,6 +355,41 @@ build_bodies(struct ready *r)
 	return EVAPI_OK;
 }
 
+/* Registered whether or not the metrics plugin is loaded. */
+static int
+register_metrics(struct ready *r)
+{
+	static const char *const result[] = {"result", NULL};
+	evapi_metric *checks;
+	int i;
+
+	r->m_success = evapi_series_get(
+		evapi_gauge_new(r->ctx, "evapi_ready_check_success",
+				"1 when the last readiness check reached the "
+				"database, 0 when it did not.",
+				NULL),
+		NULL);
+	r->m_duration = evapi_series_get(
+		evapi_gauge_new(r->ctx, "evapi_ready_check_duration_seconds",
+				"How long the last readiness check took, "
+				"connection included.",
+				NULL),
+		NULL);
+	checks = evapi_counter_new(r->ctx, "evapi_ready_checks_total",
+				   "Readiness checks, by result (as /ready "
+				   "names it).",
+				   result);
+	if (r->m_success == NULL || r->m_duration == NULL || checks == NULL)
+		return EVAPI_ERR;
+	for (i = 0; i < PGCHECK_NREASONS; i++)
+		if ((r->m_checks[i] = evapi_series_get(
+			     checks, evapi_pgerr_reason_str(
+					     (enum pgcheck_reason)i),
+			     NULL)) == NULL)
+			return EVAPI_ERR;
+	return EVAPI_OK;
+}
+
 static int
 blank(const char *s)
 {
@@ -394,7 +448,7 @@ ready_init(evapi_ctx *ctx, void **state)
 	if (configure(r, evapi_setting_str(ctx, "DATABASE_URL"),
 		      (unsigned long)evapi_setting_int(ctx, "READY_TIMEOUT_MS")) !=
 		    EVAPI_OK ||
-	    build_bodies(r) != EVAPI_OK)
+	    build_bodies(r) != EVAPI_OK || register_metrics(r) != EVAPI_OK)
 		goto fail;
 	/* A first check shortly after start: the state is logged at start
 	 * and the first probe is usually answered from the cache. Not at
