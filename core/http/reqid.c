@@ -20,7 +20,7 @@
 #include "request.h"
 #include "util/num.h"
 
-static char prefix[17];
+static char prefix[17];		      /* the random part, as hex */
 static _Atomic uint64_t loopless_seq; /* ids made on no loop (never hot) */
 
 void
@@ -56,35 +56,75 @@ evapi_reqid_sane(const char *s)
 	return n > 0;
 }
 
-void
-evapi_reqid_make(char *out, struct evapi_loop *loop)
+_Static_assert(sizeof(((struct evapi_loop *)0)->reqid) == EVAPI_REQID_BUF,
+	       "the loop's id buffer");
+
+/* LOOP's first id: the random part, its index, count 0. */
+static void
+loop_start(struct evapi_loop *loop)
 {
-	uint64_t seq;
-	size_t o = 17;
+	char *p = loop->reqid;
+	size_t o;
 
 	if (prefix[0] == '\0')
 		evapi_reqid_init();
-	memcpy(out, prefix, 16);
-	out[16] = '-';
-	if (loop != NULL) {
-		o += evapi_u64_text(loop->index, out + o);
-		seq = ++loop->reqid_seq;
-	} else {
-		out[o++] = 'm';
-		seq = ++loopless_seq;
+	memcpy(p, prefix, 16);
+	p[16] = '-';
+	o = 17 + evapi_u64_text(loop->index, p + 17);
+	p[o++] = '-';
+	loop->reqid_digits = (unsigned char)o;
+	p[o++] = '0';
+	p[o] = '\0';
+	loop->reqid_len = (unsigned char)o;
+}
+
+/* The count, one up: decimal text incremented in place (formatting a
+ * number per request cost more than the rest of the id). */
+static void
+count_up(struct evapi_loop *loop)
+{
+	char *d = loop->reqid + loop->reqid_digits;
+	size_t i = (size_t)(loop->reqid_len - loop->reqid_digits);
+
+	while (i-- > 0) {
+		if (d[i] != '9') {
+			d[i]++;
+			return;
+		}
+		d[i] = '0';
 	}
-	out[o++] = '-';
-	o += evapi_u64_text(seq, out + o);
-	out[o] = '\0';
+	/* All nines: one digit more (20 digits fit the buffer). */
+	memmove(d + 1, d, (size_t)(loop->reqid_len - loop->reqid_digits) + 1);
+	d[0] = '1';
+	loop->reqid_len++;
+}
+
+void
+evapi_reqid_make(char *out, struct evapi_loop *loop)
+{
+	size_t o;
+
+	if (loop == NULL) {
+		if (prefix[0] == '\0')
+			evapi_reqid_init();
+		memcpy(out, prefix, 16);
+		memcpy(out + 16, "-m-", 3);
+		o = 19 + evapi_u64_text(++loopless_seq, out + 19);
+		out[o] = '\0';
+		return;
+	}
+	if (loop->reqid_len == 0)
+		loop_start(loop);
+	count_up(loop);
+	memcpy(out, loop->reqid, (size_t)loop->reqid_len + 1);
 }
 
 void
 evapi_reqid_take(struct evapi_request *req)
 {
-	const char *v = evapi_head_field(&req->msg.head, req->msg.buf,
-					 "x-request-id", 0);
+	const char *v = req->msg.head.request_id;
 
-	if (evapi_reqid_sane(v)) {
+	if (v != NULL && evapi_reqid_sane(v)) {
 		req->request_id = v;
 		return;
 	}
@@ -100,7 +140,7 @@ evapi_reqid_refused(const struct evapi_gate *g, struct evapi_loop *loop,
 	const char *v = NULL;
 
 	if (m != NULL && m->head_done)
-		v = evapi_head_field(&m->head, m->buf, "x-request-id", 0);
+		v = m->head.request_id;
 	if (evapi_reqid_sane(v))
 		return v;
 	evapi_reqid_make(buf, loop);

@@ -18,7 +18,10 @@ struct evapi_loop {
 	unsigned index;
 	struct evdns_base *dns; /* made by the first evapi_resolve */
 	volatile int stopped;   /* evapi_loop_call is refused */
-	uint64_t reqid_seq;     /* request ids made on it (http/reqid.c) */
+	/* The last request id made on it, counted up in place as text
+	 * (http/reqid.c): "<random>-<index>-<count>". */
+	char reqid[48];
+	unsigned char reqid_len, reqid_digits; /* where the count starts */
 };
 
 /* Every loop, for evapi_loop_at and evapi_main_loop (before they run). */

@@ -38,44 +38,31 @@ _Static_assert(NREG + 4 == EVAPI_STATS_NCODES, "EVAPI_STATS_NCODES");
 
 static const char *const class_labels[] = {"2xx", "3xx", "4xx", "5xx"};
 
-/* Slot of STATUS - 200; built on first use (setup, single-threaded). */
-static unsigned char slots[400];
+/* Slot of STATUS - 200, and the codes' text; built at setup, before
+ * any loop runs, then only read. */
+unsigned char evapi_stats_code_slots[400];
 static char texts[NREG][4];
-static int built;
 
-static void
-build(void)
+void
+evapi_stats_codes_build(void)
 {
 	size_t i;
 
 	for (i = 0; i < 400; i++)
-		slots[i] = (unsigned char)CLASS_SLOT(2 + i / 100);
+		evapi_stats_code_slots[i] =
+			(unsigned char)CLASS_SLOT(2 + i / 100);
 	for (i = 0; i < NREG; i++) {
-		slots[registered[i] - 200] = (unsigned char)i;
+		evapi_stats_code_slots[registered[i] - 200] = (unsigned char)i;
 		texts[i][0] = (char)('0' + registered[i] / 100);
 		texts[i][1] = (char)('0' + registered[i] / 10 % 10);
 		texts[i][2] = (char)('0' + registered[i] % 10);
 		texts[i][3] = '\0';
 	}
-	built = 1;
-}
-
-unsigned
-evapi_stats_code_index(int status)
-{
-	if (!built)
-		build();
-	if (status < 200 || status > 599)
-		return (unsigned)CLASS_SLOT(
-			5); /* respond.c sends these as 500 */
-	return slots[status - 200];
 }
 
 const char *
 evapi_stats_code_label(unsigned index)
 {
-	if (!built)
-		build();
 	if (index < NREG)
 		return texts[index];
 	if (index < EVAPI_STATS_NCODES)

@@ -20,7 +20,7 @@
 static struct evapi_loop_stats **blocks;
 static unsigned nblocks;
 static const struct evapi_router *routes_of;
-static unsigned nroutes;
+unsigned evapi_stats_route_count;
 
 static void *
 lines_alloc(size_t n)
@@ -39,7 +39,7 @@ evapi_stats_setup(unsigned nloops, int have_probe)
 	unsigned i;
 
 	evapi_stats_free();
-	(void)evapi_stats_code_index(200); /* the table, before any thread */
+	evapi_stats_codes_build(); /* before any thread reads it */
 	blocks = calloc(nloops, sizeof(*blocks));
 	if (blocks == NULL)
 		return EVAPI_ERR;
@@ -56,11 +56,11 @@ evapi_stats_routes(const struct evapi_router *router)
 	unsigned i;
 
 	routes_of = router;
-	nroutes = (unsigned)router->npaths + 2;
+	evapi_stats_route_count = (unsigned)router->npaths + 2;
 	for (i = 0; i < nblocks; i++) {
-		blocks[i]->routes =
-			calloc((size_t)nroutes * EVAPI_STATS_METHODS,
-			       sizeof(*blocks[i]->routes));
+		blocks[i]->routes = calloc((size_t)evapi_stats_route_count *
+						   EVAPI_STATS_METHODS,
+					   sizeof(*blocks[i]->routes));
 		if (blocks[i]->routes == NULL)
 			return EVAPI_ERR;
 	}
@@ -76,8 +76,9 @@ evapi_stats_free(void)
 	for (i = 0; i < nblocks; i++) {
 		if (blocks[i] == NULL)
 			continue;
-		for (k = 0; blocks[i]->routes != NULL &&
-			    k < (size_t)nroutes * EVAPI_STATS_METHODS;
+		for (k = 0;
+		     blocks[i]->routes != NULL &&
+		     k < (size_t)evapi_stats_route_count * EVAPI_STATS_METHODS;
 		     k++)
 			free(blocks[i]->routes[k]);
 		free(blocks[i]->routes);
@@ -86,7 +87,7 @@ evapi_stats_free(void)
 	free(blocks);
 	blocks = NULL;
 	nblocks = 0;
-	nroutes = 0;
+	evapi_stats_route_count = 0;
 	routes_of = NULL;
 	evapi_metrics_free();
 }
@@ -103,12 +104,6 @@ evapi_stats_nloops(void)
 	return nblocks;
 }
 
-unsigned
-evapi_stats_nroutes(void)
-{
-	return nroutes;
-}
-
 /* ---- labels
  * ------------------------------------------------------------------ */
 
@@ -116,20 +111,6 @@ static const char *const method_names[EVAPI_STATS_METHODS] = {
 	"GET",	  "HEAD",    "POST",  "PUT",	"PATCH",
 	"DELETE", "OPTIONS", "TRACE", "_OTHER",
 };
-
-unsigned
-evapi_stats_method_index(unsigned method_id)
-{
-	unsigned m = 0;
-
-	if (method_id == 0 || (method_id & (method_id - 1)) != 0)
-		return EVAPI_STATS_METHODS - 1;
-	while (!(method_id & 1u)) {
-		method_id >>= 1;
-		m++;
-	}
-	return m < EVAPI_STATS_METHODS - 1 ? m : EVAPI_STATS_METHODS - 1;
-}
 
 const char *
 evapi_stats_method_name(unsigned m)
@@ -144,7 +125,7 @@ evapi_stats_route_label(unsigned route, unsigned m)
 	const struct evapi_path *p;
 	unsigned k;
 
-	if (route == EVAPI_ROUTE_ASTERISK(nroutes))
+	if (route == EVAPI_ROUTE_ASTERISK(evapi_stats_route_count))
 		return "*";
 	if (routes_of == NULL || route >= routes_of->npaths)
 		return "unmatched";
@@ -238,7 +219,7 @@ evapi_stats_request(struct evapi_loop_stats *st, unsigned route,
 	unsigned b = 0;
 
 	evapi_stat_add(&st->answered, 1);
-	if (st->routes == NULL || route >= nroutes)
+	if (st->routes == NULL || route >= evapi_stats_route_count)
 		return;
 	rs = route_block(st, (size_t)route * EVAPI_STATS_METHODS + method);
 	if (rs == NULL)

@@ -124,13 +124,31 @@ unsigned evapi_stats_nloops(void);
 /* Route slots beyond the router's paths. */
 #define EVAPI_ROUTE_UNMATCHED(nroutes) ((nroutes)-2)
 #define EVAPI_ROUTE_ASTERISK(nroutes) ((nroutes)-1)
-unsigned evapi_stats_nroutes(void);
+extern unsigned evapi_stats_route_count; /* paths + 2; 0 before routes */
+
+static inline unsigned
+evapi_stats_nroutes(void)
+{
+	return evapi_stats_route_count;
+}
+
 /* The label of route slot ROUTE for method index M: the registered
  * pattern ("/items/{id}"), "unmatched" (no route; never a pattern: those
  * start with '/'), or "*" (OPTIONS *). */
 const char *evapi_stats_route_label(unsigned route, unsigned m);
-unsigned evapi_stats_method_index(unsigned method_id);
 const char *evapi_stats_method_name(unsigned m);
+
+/* The method index of an EVAPI_* bit (or TRACE), else _OTHER's. */
+static inline unsigned
+evapi_stats_method_index(unsigned method_id)
+{
+	unsigned m;
+
+	if (method_id == 0 || (method_id & (method_id - 1)) != 0)
+		return EVAPI_STATS_METHODS - 1;
+	m = (unsigned)__builtin_ctz(method_id);
+	return m < EVAPI_STATS_METHODS - 1 ? m : EVAPI_STATS_METHODS - 1;
+}
 
 /* A request on ST's loop was answered with STATUS after US microseconds. */
 void evapi_stats_request(struct evapi_loop_stats *st, unsigned route,
@@ -143,7 +161,18 @@ const char *evapi_stats_listener_name(enum evapi_listener_kind l);
 /* ---- codes.c
  * ----------------------------------------------------------------- */
 
-unsigned evapi_stats_code_index(int status);
+/* Slots of the statuses 200 to 599 (built at setup). */
+extern unsigned char evapi_stats_code_slots[400];
+void evapi_stats_codes_build(void);
+
+static inline unsigned
+evapi_stats_code_index(int status)
+{
+	/* respond.c sends anything else as 500. */
+	return status >= 200 && status <= 599
+		       ? evapi_stats_code_slots[status - 200]
+		       : evapi_stats_code_slots[300];
+}
 /* "200", ..., or "2xx" for a class slot. */
 const char *evapi_stats_code_label(unsigned index);
 

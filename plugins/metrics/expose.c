@@ -80,50 +80,59 @@ put_escaped(struct expose *e, const char *s, int quote)
 	put(e, run, (size_t)(s - run));
 }
 
-/* V as the shortest decimal that reads back as V. */
-static void
-put_number(struct expose *e, double v)
-{
-	char buf[40];
-	int prec;
-
-	if (isnan(v)) {
-		puts_(e, "NaN");
-		return;
-	}
-	if (isinf(v)) {
-		puts_(e, v > 0 ? "+Inf" : "-Inf");
-		return;
-	}
-	/* Whole numbers (counts) as integers; no libm needed. */
-	if (v > -1e15 && v < 1e15 && v == (double)(long long)v) {
-		snprintf(buf, sizeof(buf), "%lld", (long long)v);
-		puts_(e, buf);
-		return;
-	}
-	for (prec = 15; prec < 17; prec++) {
-		snprintf(buf, sizeof(buf), "%.*g", prec, v);
-		if (strtod(buf, NULL) == v)
-			break;
-	}
-	if (prec == 17)
-		snprintf(buf, sizeof(buf), "%.17g", v);
-	puts_(e, buf);
-}
-
+/* Decimal digits of V, without printf: most values are counts. */
 static void
 put_u64(struct expose *e, unsigned long long v)
 {
 	char buf[24];
+	size_t i = sizeof(buf);
 
-	snprintf(buf, sizeof(buf), "%llu", v);
+	do
+		buf[--i] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	put(e, buf + i, sizeof(buf) - i);
+}
+
+/* V into BUF (32 bytes) as the shortest decimal that reads back as V. */
+static void
+format_number(char *buf, double v)
+{
+	int prec;
+
+	if (isnan(v)) {
+		strcpy(buf, "NaN");
+		return;
+	}
+	if (isinf(v)) {
+		strcpy(buf, v > 0 ? "+Inf" : "-Inf");
+		return;
+	}
+	for (prec = 15; prec < 17; prec++) {
+		snprintf(buf, 32, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			return;
+	}
+	snprintf(buf, 32, "%.17g", v);
+}
+
+static void
+put_number(struct expose *e, double v)
+{
+	char buf[32];
+
+	/* Whole numbers (counts) as integers; no libm needed. */
+	if (v >= 0 && v < 1e15 && v == (double)(long long)v) {
+		put_u64(e, (unsigned long long)v);
+		return;
+	}
+	format_number(buf, v);
 	puts_(e, buf);
 }
 
 /* NAME SUFFIX{labels[,le="LE"]} and a space. */
 static void
 series_start(struct expose *e, const struct evapi_metric_info *m,
-	     const struct evapi_sample *s, const char *suffix, const double *le)
+	     const struct evapi_sample *s, const char *suffix, const char *le)
 {
 	size_t i;
 
@@ -141,7 +150,7 @@ series_start(struct expose *e, const struct evapi_metric_info *m,
 		}
 		if (le != NULL) {
 			puts_(e, m->nlabels > 0 ? ",le=\"" : "le=\"");
-			put_number(e, *le);
+			puts_(e, le);
 			put(e, "\"", 1);
 		}
 		put(e, "}", 1);
@@ -153,12 +162,10 @@ static void
 histogram(struct expose *e, const struct evapi_metric_info *m,
 	  const struct evapi_sample *s)
 {
-	double inf = INFINITY;
 	size_t b;
 
-	for (b = 0; b <= m->nbounds; b++) {
-		series_start(e, m, s, "_bucket",
-			     b < m->nbounds ? &m->bounds[b] : &inf);
+	for (b = 0; b <= m->nbounds && b < 65; b++) {
+		series_start(e, m, s, "_bucket", e->le[b]);
 		put_u64(e, s->buckets[b]);
 		put(e, "\n", 1);
 	}
@@ -168,6 +175,17 @@ histogram(struct expose *e, const struct evapi_metric_info *m,
 	series_start(e, m, s, "_count", NULL);
 	put_u64(e, s->count);
 	put(e, "\n", 1);
+}
+
+/* The le values of M's buckets, as Prometheus's clients write them. */
+static void
+format_bounds(struct expose *e, const struct evapi_metric_info *m)
+{
+	size_t b;
+
+	for (b = 0; b < m->nbounds && b < 64; b++)
+		format_number(e->le[b], m->bounds[b]);
+	strcpy(e->le[b], "+Inf");
 }
 
 static const char *
@@ -201,6 +219,8 @@ expose_sample(const struct evapi_metric_info *m, const struct evapi_sample *s,
 		put(e, " ", 1);
 		puts_(e, type_name(m->type));
 		put(e, "\n", 1);
+		if (m->type == EVAPI_METRIC_HISTOGRAM)
+			format_bounds(e, m);
 	} else if (m->type == EVAPI_METRIC_HISTOGRAM) {
 		histogram(e, m, s);
 	} else {

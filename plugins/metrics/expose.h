@@ -16,6 +16,8 @@ struct expose {
 	char *p;
 	size_t len, cap;
 	int failed;
+	/* The current histogram's le values, formatted once per metric. */
+	char le[65][32];
 };
 
 void expose_init(struct expose *e, size_t hint);
