@@ -33,6 +33,7 @@ struct evapi_worker {
 	evutil_socket_t fd;
 	struct event *drain_ev; /* the drain reached this loop */
 	int closing;            /* its listeners are closed */
+	int closing_listeners;  /* ... are being closed (the accept grace) */
 	int sites_open;         /* listeners of this loop not closed yet */
 	pthread_t thread;
 	int thread_started;

@@ -255,6 +255,12 @@ on_drain(evutil_socket_t fd, short what, void *arg)
 		evapi_worker_maybe_finish(w);
 		return;
 	}
+	/* Loop 0 is also woken by every other loop that ends: a second call
+	 * while its listeners' grace runs would close them twice (and leave
+	 * the second grace timer pending when the loop ends). */
+	if (w->closing_listeners)
+		return;
+	w->closing_listeners = 1;
 	if (w->bound != NULL)
 		evapi_accept_close(w->site, ACCEPT_GRACE_MS, site_closed);
 	if (w->id == 0 && srv->probe.bound != NULL)
