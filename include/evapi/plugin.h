@@ -448,7 +448,8 @@ struct evapi_sample {
 };
 /* FN(M, NULL, ARG) opens each metric (the core's first, then the plugins'
  * in the order registered), then FN(M, S, ARG) for each of its series
- * (those used at least once). Values are summed over the threads as the
+ * (the core's once they counted something, a plugin's once
+ * evapi_series_get made them). Values are summed over the threads as the
  * walk passes. FN returns EVAPI_OK to go on, EVAPI_ERR to stop (the walk
  * then returns EVAPI_ERR). On a loop's thread (in a handler). */
 EVAPI_EXPORT int evapi_metrics_walk(
