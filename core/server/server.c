@@ -145,7 +145,7 @@ evapi_server_run(struct evapi_server *srv, int check_only)
 	}
 	notify_ready(srv);
 	evapi_loop_enter(&srv->workers[0].loop);
-	event_base_dispatch(srv->workers[0].loop.base);
+	evapi_worker_run(&srv->workers[0]);
 	evapi_loop_enter(NULL);
 	evapi_workers_teardown(srv);
 	log_stop(srv);

@@ -83,6 +83,8 @@ void evapi_workers_teardown(struct evapi_server *srv);
 /* A loop may end when its listeners are closed and no request of its
  * sites waits for an answer. */
 void evapi_worker_maybe_finish(struct evapi_worker *w);
+/* Run W's loop until the drain ends it. */
+void evapi_worker_run(struct evapi_worker *w);
 
 /* drain.c */
 int evapi_drain_setup(struct evapi_server *srv);

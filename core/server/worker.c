@@ -270,6 +270,17 @@ on_drain(evutil_socket_t fd, short what, void *arg)
 
 /* ---- threads --------------------------------------------------------------- */
 
+/* Run W's loop until the drain ends it (finish_loop) or the deadline
+ * breaks it. Not until it runs out of events: a loop whose listener waits
+ * for room under MAX_CONNECTIONS, with no connection of its own, has none
+ * for a while, and must still be there to accept when room comes back
+ * (and to close its listener at the drain). */
+void
+evapi_worker_run(struct evapi_worker *w)
+{
+	event_base_loop(w->loop.base, EVLOOP_NO_EXIT_ON_EMPTY);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -277,7 +288,7 @@ worker_main(void *arg)
 	struct evapi_worker *w0 = &w->srv->workers[0];
 
 	evapi_loop_enter(&w->loop);
-	event_base_dispatch(w->loop.base);
+	evapi_worker_run(w);
 	w->loop.stopped = 1;
 	evapi_request_pool_flush();
 	evapi_alloc_flush();
