@@ -9,7 +9,7 @@ set -euo pipefail
 declare -A GROUPS_PKGS=(
 	[build]="build-essential autoconf automake libtool pkg-config libevent-dev libjson-c-dev libpq-dev"
 	[run]="postgresql"
-	[test]="python3 python3-h11 nodejs wrk postgresql curl util-linux iproute2 procps openssl systemd"
+	[test]="python3 python3-h11 nodejs wrk postgresql curl util-linux iproute2 procps openssl systemd prometheus"
 	[static]="musl-tools dpkg-dev cmake"
 	[cross]="qemu-user-static binfmt-support"
 	[fuzz]="clang libclang-rt-14-dev"

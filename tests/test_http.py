@@ -62,7 +62,9 @@ def not_found_json():
     """Unknown path: 404 with a JSON body"""
     r = srv.get("/nope")
     eq(r.status, 404)
-    eq(r.json(), {"error": "not found", "status": 404})
+    rid = r.header("X-Request-Id")
+    check(rid, "an X-Request-Id")
+    eq(r.json(), {"error": "not found", "status": 404, "request_id": rid})
 
 
 @suite.test

@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 
 import evapitest as et  # noqa: E402
 import pgcluster  # noqa: E402
+import promtext  # noqa: E402
 
 suite = et.Suite("items")
 PG = None
@@ -115,7 +116,7 @@ def verbatim():
 def get_errors():
     """GET: 404 when absent; 400 when the id is not a positive 64-bit integer"""
     et.eq(call("GET", "/items/9223372036854775807").status, 404)
-    et.eq(call("GET", "/items/9223372036854775807").json(),
+    et.eq(call("GET", "/items/9223372036854775807").error_json(),
           {"error": "no such item", "status": 404})
     for bad in ["abc", "0", "-1", "1.5", "9223372036854775808", "1e3", "%20"]:
         r = call("GET", f"/items/{bad}")
@@ -327,7 +328,7 @@ def database_down():
                 r = s.get("/items/1")
                 dt = time.monotonic() - t0
                 et.eq(r.status, 503)
-                et.eq(r.json(), {"error": "database unavailable", "status": 503})
+                et.eq(r.error_json(), {"error": "database unavailable", "status": 503})
                 et.check(r.header("Retry-After") is not None, r.headers)
                 et.check(dt < 0.5 + 0.3, f"503 after {dt:.3f}s")
                 et.eq(s.get("/health").status, 200)
@@ -340,6 +341,46 @@ def database_down():
             time.sleep(0.1)
         time.sleep(0.2)
         et.eq([s.get("/items?limit=1").status for _ in range(10)], [200] * 10)
+
+
+@suite.test
+def metrics():
+    """With the metrics plugin: items_created_total and items_deleted_total
+    count what the API creates and deletes (not failed attempts), and the
+    pool's gauges and counters are there (pg registers them)"""
+    with et.Server(suite, DATABASE_URL=pg().url(), API_PLUGINS="items,metrics",
+                   WORKERS=2, DB_POOL_SIZE=3) as s:
+        s.start()
+
+        def scrape():
+            r = s.get("/metrics")
+            et.eq(r.status, 200)
+            return promtext.parse(r.body.decode())
+
+        before = scrape()
+        ids = []
+        for i in range(3):
+            r = s.get("/items", method="POST", headers=JSON,
+                      body=json.dumps({"name": f"m{i}", "price_cents": i}).encode())
+            et.eq(r.status, 201, r.body)
+            ids.append(r.header("Location"))
+        et.eq(s.get("/items", method="POST", headers=JSON, body=b'{"name":""}').status, 422)
+        et.eq(s.get(ids[0], method="DELETE").status, 204)
+        et.eq(s.get(ids[0], method="DELETE").status, 404)
+        after = scrape()
+        for name, n in (("items_created_total", 3), ("items_deleted_total", 1)):
+            et.eq(after[name].type, "counter")
+            et.eq(promtext.value(after, name) - promtext.value(before, name), n, name)
+        et.eq(promtext.value(after, "evapi_db_pool_size"), 3)
+        et.check(1 <= promtext.value(after, "evapi_db_pool_open") <= 3,
+                 promtext.value(after, "evapi_db_pool_open"))
+        for name in ("evapi_db_pool_busy", "evapi_db_pool_waiters",
+                     "evapi_db_pool_timeouts_total", "evapi_db_pool_refusals_total",
+                     "evapi_db_pool_unavailable_total", "evapi_db_query_errors_total"):
+            et.eq(promtext.value(after, name), 0, name)
+        # Three inserts and two deletes (the 422 never reached the database).
+        et.eq(promtext.value(after, "evapi_db_queries_total")
+              - promtext.value(before, "evapi_db_queries_total"), 5)
 
 
 @suite.test

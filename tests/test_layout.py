@@ -24,7 +24,7 @@ elif not ORDERED:
     suite.skip_all("the linker took no INSERT script: the binary is in link order")
 
 ORDER_FILE = os.path.join(os.environ.get("top_srcdir", "."), "core", "static-link.order")
-DEFAULT_PLUGINS = {"health", "ready", "version", "pg", "items"}
+DEFAULT_PLUGINS = {"health", "metrics", "ready", "version", "pg", "items"}
 
 
 def order_names():

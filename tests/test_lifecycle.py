@@ -170,6 +170,46 @@ def max_connections_below_workers():
 
 
 @suite.test
+def loops_outlive_a_full_cap():
+    """A loop whose listener waits for room at MAX_CONNECTIONS, with no
+    connection of its own, is still there when room comes back: it accepts
+    again, and the server runs until told to stop (it used to run out of
+    events and end, and loop 0 then closed every listener)"""
+    import socket as so
+    mute = so.socket()  # a database that accepts and never answers
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(64)
+    url = f"postgresql://u:p@127.0.0.1:{mute.getsockname()[1]}/db"
+    try:
+        # The one connection allowed waits in a handler (not evictable) on
+        # one loop; connections the other loop takes meanwhile make it wait
+        # for room, with nothing else once they end. Half the time the
+        # waiting one is on that other loop: four servers.
+        for attempt in range(4):
+            s = et.Server(suite, API_PLUGINS="health,ready", MAX_CONNECTIONS=1,
+                          WORKERS=2, LOG_LEVEL="info", READY_TIMEOUT_MS=800,
+                          DATABASE_URL=url)
+            s.start()
+            held = threading.Thread(target=lambda: et.http(s.port, "/ready",
+                                                           timeout=3))
+            held.start()
+            time.sleep(0.1)
+            for _ in range(10):
+                et.http(s.port, "/health", timeout=2)
+            held.join(5)
+            time.sleep(0.2)
+            for i in range(12):
+                et.eq(et.http(s.port, "/health", timeout=2).status, 200,
+                      f"server {attempt}, connection {i} after the wait")
+            msgs = [r["msg"] for r in s.log_records()]
+            et.check("closing listeners" not in msgs,
+                     f"server {attempt} stopped by itself: {msgs}")
+            et.eq(s.stop(), 0)
+    finally:
+        mute.close()
+
+
+@suite.test
 def workers_follow_quota_in_container_style_mount():
     """WORKERS=auto reads the quota when the cgroup is mounted at the root (containers)"""
     v1 = "/sys/fs/cgroup/cpu"

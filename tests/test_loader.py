@@ -115,7 +115,7 @@ def abi_1_plugin_refused():
     """A plugin built for the 1.x contract: refused, naming both versions,
     telling to rebuild"""
     expect_refusal("abi1", variant("abi1"),
-                   "built for evapi ABI 1.1, this evapi has ABI 2.0",
+                   "built for evapi ABI 1.1, this evapi has ABI 2.1",
                    "rebuild the plugin against this evapi's <evapi/plugin.h>")
 
 
@@ -149,7 +149,7 @@ def duplicate_route():
 def unresolved_symbol():
     """An unresolved symbol fails at load (RTLD_NOW), not mid-request"""
     expect_refusal("unresolved", variant("unresolved"),
-                   "needs a function this evapi (ABI 2.0) lacks",
+                   "needs a function this evapi (ABI 2.1) lacks",
                    "evapi_symbol_that_does_not_exist")
     expect_refusal("unresolvedother", variant("unresolvedother"), "dlopen failed",
                    "some_library_function_that_is_missing")

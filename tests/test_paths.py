@@ -33,7 +33,11 @@ srv.start()
 
 
 def norm(data):
-    return re.sub(rb"Date: [^\r]*", b"Date: -", data)
+    """DATA with what differs between any two answers blanked: the date,
+    the request id (header and error body)."""
+    data = re.sub(rb"Date: [^\r]*", b"Date: -", data)
+    data = re.sub(rb"X-Request-Id: [^\r]*", b"X-Request-Id: -", data)
+    return re.sub(rb'"request_id":"[^"]*"', b'"request_id":"-"', data)
 
 
 def until_eof(s):

@@ -128,7 +128,7 @@ def server_errors():
         s.start()
         r = s.get("/db/error")
         et.eq(r.status, 500)
-        et.eq(r.json(), {"error": "internal error", "status": 500})
+        et.eq(r.error_json(), {"error": "internal error", "status": 500})
         et.eq(s.get("/db/unique").status, 204)
         et.eq(s.get("/db/unique").status, 409)
         s.stop()

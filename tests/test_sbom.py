@@ -31,7 +31,7 @@ TOP = os.environ.get("top_srcdir", os.path.dirname(os.path.dirname(os.path.abspa
 GEN = os.path.join(TOP, "scripts", "gen-sbom")
 VALIDATE = os.path.join(TOP, "tests", "sbom", "validate.sh")
 ARCH = os.environ.get("EVAPI_CROSS_ARCH") or platform.machine()
-PLUGINS = (os.environ.get("EVAPI_BUILTIN_PLUGINS") or "health ready version").split()
+PLUGINS = (os.environ.get("EVAPI_BUILTIN_PLUGINS") or "health metrics ready version").split()
 WORK = tempfile.mkdtemp(prefix="evapi-sbom-")
 suite.cleanups.append(lambda: subprocess.run(["rm", "-rf", WORK], check=False))
 

@@ -12,6 +12,8 @@ Configuration (environment; bench/run sets it):
   BENCH_SERVER_CPUS, BENCH_CLIENT_CPUS, WORKERS, BENCH_OUT,
   EVAPI_BIN, EVAPI_PLUGIN_DIR, EVAPI_STATIC_BIN, EVAPI_SKIP (reason),
   HELLO_PLUGIN=1 / EVAPI_STATIC_HELLO=1 (the hello plugin is there),
+  BENCH_METRICS=0 (skip evapi+metrics: evapi with the metrics plugin loaded
+  and scraped every second, measured on /health next to evapi),
   BASELINE_NAME, BASELINE_BIN, BASELINE_PLUGIN_DIR, BASELINE_SKIP,
   NGINX_BIN, NGINX_CONF_IN, GO_PEER_BIN, NODE_PEER_JS, BENCH_ITEMS (rows
   seeded in the items table; unset: no /items loads),
@@ -28,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -79,10 +82,12 @@ def log(msg):
 # ---------------------------------------------------------------- systems
 
 class System:
-    """A server under test: how to build its command line for a given port."""
+    """A server under test: how to build its command line for a given port.
+    SCRAPE: a path GET every second during its loads (a Prometheus)."""
 
-    def __init__(self, name, command, endpoints):
+    def __init__(self, name, command, endpoints, scrape=None):
         self.name, self.command, self.endpoints = name, command, endpoints
+        self.scrape = scrape
 
 
 def item_loads():
@@ -90,9 +95,10 @@ def item_loads():
 
 
 def evapi_system(name, binary, plugin_dir, hello=False, endpoints=("/health", "/version", "/ready"),
-                 items=True):
+                 items=True, metrics=False):
     plugins = (["health", "version"] + (["ready"] if HAVE_DB else []) + (["hello"] if hello else [])
                + (["items"] if items and item_loads() else []))
+    plugins += ["metrics"] if metrics else []
 
     def command(port, _tmp):
         # Without a database the ready plugin would refuse to start.
@@ -104,7 +110,8 @@ def evapi_system(name, binary, plugin_dir, hello=False, endpoints=("/health", "/
             env["API_PLUGIN_DIR"] = plugin_dir
         return [binary], env
     return System(name, command, tuple(endpoints) + ((HELLO,) if hello else ())
-                  + (item_loads() if items else ()))
+                  + (item_loads() if items else ()),
+                  scrape="/metrics" if metrics else None)
 
 
 def nginx_system(binary, template):
@@ -150,6 +157,18 @@ def systems():
     if executable(evapi):
         found.append(evapi_system("evapi", evapi, abs_env("EVAPI_PLUGIN_DIR"),
                                   ENV.get("HELLO_PLUGIN") == "1"))
+        # The cost of counting and of being scraped, next to evapi without
+        # the metrics plugin: /health only, the issue's figure.
+        pdir = abs_env("EVAPI_PLUGIN_DIR")
+        if ENV.get("BENCH_METRICS", "1") == "0":
+            skips.append(("evapi+metrics", "BENCH_METRICS=0"))
+        elif pdir and not os.path.exists(os.path.join(pdir, "metrics.so")):
+            skips.append(("evapi+metrics", f"no metrics.so in {pdir}"))
+        else:
+            # The same plugins as evapi's plus metrics; /health loads only.
+            plus = evapi_system("evapi+metrics", evapi, pdir, endpoints=("/health",), metrics=True)
+            plus.endpoints = ("/health",)
+            found.append(plus)
     else:
         skips.append(("evapi", ENV.get("EVAPI_SKIP") or f"no executable evapi binary ({evapi or 'EVAPI_BIN unset'})"))
     static = abs_env("EVAPI_STATIC_BIN")
@@ -388,8 +407,29 @@ def measure_start(system, tmp):
             "idle_kib": statistics.median(rss), "version": version}
 
 
+class Scraper:
+    """GET PATH every second until stopped, as a Prometheus would."""
+
+    def __init__(self, port, path):
+        self.stop = threading.Event()
+        self.count = 0
+        self.t = threading.Thread(target=self.run, args=(port, path), daemon=True)
+        self.t.start()
+
+    def run(self, port, path):
+        while not self.stop.wait(1.0):
+            if (http_get(port, path, timeout=2) or (0,))[0] == 200:
+                self.count += 1
+
+    def done(self):
+        self.stop.set()
+        self.t.join(5)
+        return self.count
+
+
 def measure_load(system, path, close, tmp):
     srv = Server(system, tmp)
+    scraper = None
     try:
         srv.wait_status("/health")
         # /ready may need its first DB check; the item loads, item 1.
@@ -402,11 +442,14 @@ def measure_load(system, path, close, tmp):
         tx0 = db_transactions() if HAVE_DB else None
         db0 = pg_cpu_seconds() if HAVE_DB else None
         cpu0 = cpu_seconds(srv.pid)
+        scraper = Scraper(srv.port, system.scrape) if system.scrape else None
         r = wrk(srv.port, path, close, DURATION, tmp)
         cpu = cpu_seconds(srv.pid) - cpu0
         db1 = pg_cpu_seconds() if HAVE_DB else None
         peak = memory_kib(srv.pid, "VmHWM")
     finally:
+        if scraper is not None:
+            scraper.done()
         srv.stop()  # also waits until its DB backends have exited
     secs, n = r["duration_us"] / 1e6, max(r["requests"], 1)
     return {"rps": r["requests"] / secs, "p50_ms": r["p50_us"] / 1e3, "p99_ms": r["p99_us"] / 1e3,
@@ -480,6 +523,10 @@ def targets(results, evs, base):
             if base:
                 rows.append((f"{ev} /health {h[8:]} CPU/req ÷ {base}'s",
                              load_ratio(results, ev, h, base, h, "cpu_us"), "≤ 1.05", lambda r: r <= 1.05))
+            # Issue 15: counting (and a scrape a second) must not cost the hot path.
+            rows.append((f"{ev}+metrics /health {h[8:]} CPU/req ÷ {ev}'s",
+                         load_ratio(results, ev + "+metrics", h, ev, h, "cpu_us"), "≤ 1.03",
+                         lambda r: r <= 1.03))
         hk, hek = load_label("/health", False), load_label(HELLO, False)
         rows.append((f"{ev} {HELLO} keep-alive CPU/req ÷ its /health's",
                      load_ratio(results, ev, hek, ev, hk, "cpu_us"), "≤ 1.3", lambda r: r <= 1.3))
@@ -530,7 +577,7 @@ def report(results, skips, failed):
                    f"| {r['start_s'] * 1e3:.1f} ms ({r['start_min'] * 1e3:.1f}–{r['start_max'] * 1e3:.1f}) |")
     out.append("")
     base = ENV.get("BASELINE_NAME") if ENV.get("BASELINE_NAME") in results else None
-    evs = [n for n in results if n.startswith("evapi") and n != base]
+    evs = [n for n in results if n.startswith("evapi") and n != base and not n.endswith("+metrics")]
     out += targets(results, evs, base)
     for ev in evs:
         for peer in [n for n in results if not n.startswith("evapi")] + ([base] if base else []):

@@ -55,12 +55,14 @@ const struct evapi_setting evapi_core_vars[] = {
 	 EVAPI_SETTING_AUTO},
 	{"PROBE_PORT", EVAPI_SETTING_INT, NULL, 1, 65535, NULL,
 	 "a second port serving only the probe routes (/health, /ready, "
-	 "/version), outside MAX_CONNECTIONS, with 64 connections of its "
-	 "own; must differ from PORT", 0},
+	 "/version, /metrics), outside MAX_CONNECTIONS, with 64 connections "
+	 "of its own; must differ from PORT", 0},
 	{"ACCESS_LOG", EVAPI_SETTING_BOOL, "off", 0, 0, NULL,
-	 "one log line per request (always, at LOG_LEVEL=debug)", 0},
+	 "one JSON log line per answer (written at LOG_LEVEL=debug anyway); "
+	 "probe routes are left out", 0},
 	{"ACCESS_LOG_PROBES", EVAPI_SETTING_BOOL, "off", 0, 0, NULL,
-	 "log probe requests too (ACCESS_LOG leaves them out)", 0},
+	 "log the probe routes too (/health, /ready, /version, /metrics: "
+	 "kubelets and scrapes would fill the log)", 0},
 	{"HEALTHCHECK_PATH", EVAPI_SETTING_STRING, "/health", 1, 255, NULL,
 	 "the path evapi --healthcheck asks for", EVAPI_SETTING_ASCII},
 	{"HEALTHCHECK_TIMEOUT_MS", EVAPI_SETTING_INT, "2000", 100, 60000, NULL,

@@ -207,6 +207,8 @@ evapi_conn_new(struct evapi_site *s, evutil_socket_t fd,
 	c->phase = EVAPI_PH_HEAD;
 	c->since = evapi_now_ms();
 	s->count++;
+	if (s->stats != NULL)
+		evapi_stat_add(&s->stats->accepted[s->listener], 1);
 	if (s->limit != NULL)
 		evapi_limit_accepted(s->limit, s);
 	return c;
@@ -230,8 +232,10 @@ evapi_conn_track(struct evapi_conn *c, struct bufferevent *bev)
 }
 
 static void
-closed(struct evapi_site *s)
+closed(struct evapi_site *s, enum evapi_close_reason why)
 {
+	if (s->stats != NULL)
+		evapi_stat_add(&s->stats->closed[s->listener][why], 1);
 	s->count--;
 	if (s->limit != NULL)
 		evapi_limit_closed(s->limit, s);
@@ -247,8 +251,8 @@ evapi_conn_drop_early(struct evapi_conn *c)
 	if (c->early_ev != NULL)
 		event_free(c->early_ev);
 	evapi_serve_release(c);
+	closed(s, c->why);
 	free(c);
-	closed(s);
 	evapi_site_update_listener(s);
 }
 
@@ -259,6 +263,13 @@ evapi_conn_gone(struct evapi_conn *c)
 
 	if (c->phase == EVAPI_PH_GONE)
 		return;
+	/* evhttp closes a connection idle (or writing nothing) for
+	 * IDLE_TIMEOUT without telling why when it reads itself; serve.c
+	 * marks the timeouts it sees. */
+	if (c->why == EVAPI_CLOSE_OTHER && s->idle_ms > 0 &&
+	    (c->phase == EVAPI_PH_IDLE || c->phase == EVAPI_PH_HEAD) &&
+	    evapi_now_ms() - c->since >= s->idle_ms)
+		c->why = EVAPI_CLOSE_IDLE_TIMEOUT;
 	evapi_serve_lost(c);
 	c->evcon = NULL;
 	/* Not attached yet and already dropped: evhttp gave up on it inside
@@ -341,8 +352,8 @@ release(struct evapi_site *s, struct evapi_conn *c)
 		event_free(c->gone_ev);
 	/* The last reference: libevent closes the socket (CLOSE_ON_FREE). */
 	bufferevent_decref(c->bev);
+	closed(s, c->why);
 	free(c);
-	closed(s);
 }
 
 static void
@@ -383,6 +394,7 @@ evict(struct evapi_site *s, struct evapi_conn *c, int counted)
 	evutil_socket_t fd = bufferevent_getfd(c->bev);
 
 	c->evicted = counted;
+	c->why = counted ? EVAPI_CLOSE_CAP : EVAPI_CLOSE_HEADER_TIMEOUT;
 	if (!owned(c) || fd < 0) {
 		evapi_conn_gone(c);
 		return;

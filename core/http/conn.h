@@ -38,6 +38,7 @@
 #include <event2/util.h>
 
 #include "gate.h"
+#include "stats/stats.h"
 
 struct event;
 struct event_base;
@@ -78,6 +79,7 @@ struct evapi_conn {
 	struct evapi_conn *pnext;       /* close callback not installed yet */
 	int attached;                   /* evhttp's close callback is ours */
 	int evicted;                    /* counted in the port's evictions */
+	enum evapi_close_reason why;    /* counted when it closes */
 
 	/* Reading and answering (serve.c). */
 	struct evapi_gate gate;
@@ -115,6 +117,10 @@ struct evapi_conn {
 struct evapi_site {
 	const char *name; /* "main", "probe": in log lines */
 	int probes_only;  /* PROBE_PORT: only routes flagged probe */
+	/* Its loop's counters (NULL: none) and its listener label. */
+	struct evapi_loop_stats *stats;
+	enum evapi_listener_kind listener;
+	uint64_t idle_ms; /* IDLE_TIMEOUT (evhttp's timeout) */
 	unsigned loop_index;
 	struct evapi_loop *loop;
 	struct event_base *base;

@@ -12,9 +12,12 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "util/log.h"
+#include "util/num.h"
+#include "reqid.h"
 #include "request.h"
 #include "route.h"
 #include "serve.h"
+#include "stats/stats.h"
 
 int evapi_http_access_log;
 int evapi_http_access_probes;
@@ -101,11 +104,16 @@ evapi_dispatch(struct evapi_conn *c, struct evapi_request *req)
 	req->site = s;
 	req->loop = s->loop;
 	req->start_us = evapi_now_us();
+	/* Counted as unmatched until a route takes it. */
+	req->route = EVAPI_ROUTE_UNMATCHED(evapi_stats_nroutes());
+	evapi_reqid_take(req);
 	evapi_request_set_peer(req, &c->sa, c->salen);
 	c->active = req;
 	if (c->bev != NULL)
 		evapi_conn_phase(c, EVAPI_PH_BUSY);
 	s->inflight++;
+	if (s->stats != NULL)
+		evapi_stat_add(&s->stats->started, 1);
 	set_path(req);
 	if (req->path == NULL) {
 		evapi_respond_error(req, 503, "out of memory");
@@ -119,6 +127,7 @@ evapi_dispatch(struct evapi_conn *c, struct evapi_request *req)
 	}
 	if (h->form == EVAPI_FORM_ASTERISK) {
 		/* OPTIONS *: the server as a whole (RFC 9110 9.3.7). */
+		req->route = EVAPI_ROUTE_ASTERISK(evapi_stats_nroutes());
 		allow_and(req, 204, "DELETE, GET, HEAD, OPTIONS, PATCH, POST, "
 				    "PUT");
 		return;
@@ -129,6 +138,7 @@ evapi_dispatch(struct evapi_conn *c, struct evapi_request *req)
 		evapi_respond_error(req, 404, "not found");
 		return;
 	}
+	req->route = (unsigned)(req->match.path - s->router->paths);
 	if (req->match.slot == NULL) {
 		allow_and(req, h->method_id == EVAPI_OPTIONS ? 204 : 405,
 			  req->match.path->allow);
@@ -157,40 +167,51 @@ quiet(const struct evapi_request *req)
 {
 	const struct evapi_slot *slot = req->match.slot;
 
-	return slot != NULL && (slot->flags & EVAPI_ROUTE_PROBE) &&
+	return req->route < EVAPI_ROUTE_UNMATCHED(evapi_stats_nroutes()) &&
+	       slot != NULL && (slot->flags & EVAPI_ROUTE_PROBE) &&
 	       !evapi_http_access_probes;
 }
 
+/* One line per answer. The path comes last: a long one is cut, and the
+ * fields before it stay whole (log.c cuts the line, not a field). */
 static void
-access_log(struct evapi_request *req, int status)
+access_log(struct evapi_request *req, int status, uint64_t bytes,
+	   uint64_t us)
 {
-	const struct evapi_slot *slot = req->match.slot;
-	char st[8], us[24];
+	unsigned m = evapi_stats_method_index(req->msg.head.method_id);
 	int level = evapi_http_access_log ? EVAPI_LOG_INFO : EVAPI_LOG_DEBUG;
+	char st[8], len[24], dur[24];
 
-	if (level < evapi_log_level || (evapi_http_access_log && quiet(req)))
+	/* Probes (kubelet, load balancers, scrapes) would fill the log:
+	 * left out unless ACCESS_LOG_PROBES=on, at any level. */
+	if (level < evapi_log_level || quiet(req))
 		return;
 	snprintf(st, sizeof(st), "%d", status);
-	snprintf(us, sizeof(us), "%llu",
-		 (unsigned long long)(evapi_now_us() - req->start_us));
+	evapi_u64_text(bytes, len);
+	evapi_u64_text(us, dur);
 	evapi_request_fill_client(req);
-	evapi_core_log(level, "request", "method",
+	evapi_core_log(level, "request", "request_id", req->request_id,
+		       "method",
 		       req->msg.head.method ? req->msg.head.method : "",
-		       "path",
-		       req->msg.head.target ? req->msg.head.target : "",
-		       "route", slot ? slot->pattern : "", "status", st,
-		       "duration_us", us, "client", req->client, NULL);
+		       "route", evapi_stats_route_label(req->route, m),
+		       "status", st, "bytes", len, "duration_us", dur,
+		       "client", req->client, "path",
+		       req->msg.head.target ? req->msg.head.target : "", NULL);
 }
 
 void
-evapi_dispatch_log_refusal(const struct evapi_conn *c, int status,
-			   const char *why, const char *line, size_t len)
+evapi_dispatch_refused(const struct evapi_conn *c, int status, const char *why,
+		       const char *line, size_t len, const char *request_id)
 {
 	int level = evapi_http_access_log ? EVAPI_LOG_INFO : EVAPI_LOG_DEBUG;
+	struct evapi_site *s = c->site;
 	struct evapi_request tmp;
 	char st[8], text[512];
 	size_t n = len < sizeof(text) - 1 ? len : sizeof(text) - 1;
 
+	if (s->stats != NULL)
+		evapi_stat_add(&s->stats->refused[evapi_stats_refusal_of(status)],
+			       1);
 	if (level < evapi_log_level)
 		return;
 	/* The line as far as it came, up to its CR; the log escapes every
@@ -202,22 +223,30 @@ evapi_dispatch_log_refusal(const struct evapi_conn *c, int status,
 	evapi_request_set_peer(&tmp, &c->sa, c->salen);
 	evapi_request_fill_client(&tmp);
 	snprintf(st, sizeof(st), "%d", status);
-	evapi_core_log(level, "request", "line", text, "status", st, "reason",
-		       why, "client", tmp.client, NULL);
+	evapi_core_log(level, "request", "request_id", request_id, "status",
+		       st, "reason", why, "client", tmp.client, "line", text,
+		       NULL);
 }
 
 void
-evapi_dispatch_answered(struct evapi_request *req, int status)
+evapi_dispatch_answered(struct evapi_request *req, int status, uint64_t bytes)
 {
 	struct evapi_site *s = req->site;
 	struct frame *f;
+	uint64_t us;
 
 	for (f = top; f != NULL; f = f->prev)
 		if (f->req == req)
 			f->answered = 1;
 	if (s == NULL)
 		return;
-	access_log(req, status);
+	us = evapi_now_us() - req->start_us;
+	if (s->stats != NULL)
+		evapi_stats_request(s->stats, req->route,
+				    evapi_stats_method_index(
+					    req->msg.head.method_id),
+				    status, us);
+	access_log(req, status, bytes, us);
 	if (s->inflight > 0)
 		s->inflight--;
 	if (s->inflight == 0 && s->idle_cb != NULL)

@@ -301,6 +301,7 @@ host_ok(const char *v, size_t n)
 struct counts {
 	unsigned host, length, te, expect_other;
 	const struct evapi_field *te_field, *length_field, *host_field;
+	const struct evapi_field *rid_field; /* the first X-Request-Id */
 	int keepalive;
 };
 
@@ -331,6 +332,12 @@ note_field(struct evapi_head *h, const char *buf, const struct evapi_field *f,
 	case 10:
 		if (evapi_ieq(n, 10, "connection"))
 			connection_tokens(h, v, f->value_len, &c->keepalive);
+		break;
+	case 12:
+		/* Found here, in the pass every head takes anyway: looking it
+		 * up per request afterwards cost more (reqid.c). */
+		if (c->rid_field == NULL && evapi_ieq(n, 12, "x-request-id"))
+			c->rid_field = f;
 		break;
 	case 14:
 		if (evapi_ieq(n, 14, "content-length")) {
@@ -471,6 +478,7 @@ evapi_head_finish(struct evapi_head *h, char *buf, const char **why)
 	}
 	terminate(h, buf);
 	h->host = c.host_field ? buf + c.host_field->value_off : NULL;
+	h->request_id = c.rid_field ? buf + c.rid_field->value_off : NULL;
 	return 0;
 }
 

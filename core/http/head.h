@@ -58,6 +58,7 @@ struct evapi_head {
 
 	/* Set by evapi_head_finish. */
 	const char *method, *target, *host;
+	const char *request_id; /* the first X-Request-Id field, or NULL */
 	int has_length, chunked;
 	uint64_t content_length;
 	int close;      /* the connection ends after this request */

@@ -461,6 +461,12 @@ evapi_request_loop(const evapi_request *req)
 	return req->loop;
 }
 
+const char *
+evapi_request_id(const evapi_request *req)
+{
+	return req != NULL && req->request_id != NULL ? req->request_id : "";
+}
+
 int
 evapi_request_gone(const evapi_request *req)
 {

@@ -19,6 +19,7 @@
 
 #include "decode.h"
 #include "gate.h"
+#include "reqid.h"
 #include "route.h"
 
 struct evapi_conn;
@@ -57,6 +58,8 @@ struct evapi_request {
 	struct evhttp_request *ev; /* evhttp's, when evhttp read the body */
 	unsigned flags;
 	uint64_t start_us;
+	const char *request_id; /* the client's (in the head) or RID */
+	unsigned route;         /* its route slot for the counters */
 
 	/* The body: a copy (direct path) or evhttp's buffer. */
 	const char *body;
@@ -90,6 +93,7 @@ struct evapi_request {
 	socklen_t peerlen;
 	char client[48];
 	unsigned client_port;
+	char rid[EVAPI_REQID_BUF]; /* a request id made for it */
 };
 
 /* A request from this thread's pool (or malloc); NULL when out of memory.

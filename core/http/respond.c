@@ -98,7 +98,7 @@ respond(evapi_request *req, int status, const char *type, const void *body,
 	size_t len, int body_static, int nl)
 {
 	struct evapi_response r;
-	char err[512];
+	char err[EVAPI_ERROR_JSON_MAX];
 
 	if (!answerable(req))
 		return;
@@ -108,7 +108,8 @@ respond(evapi_request *req, int status, const char *type, const void *body,
 		status = 500;
 		type = JSON_TYPE;
 		len = evapi_error_json(err, sizeof(err), 500,
-				       "the handler gave an invalid status");
+				       "the handler gave an invalid status",
+				       req->request_id);
 		body = err;
 		body_static = nl = 0;
 	}
@@ -174,8 +175,13 @@ evapi_respond_body(evapi_request *req, int status, const evapi_body *body)
 void
 evapi_respond_error(evapi_request *req, int status, const char *message)
 {
-	char buf[512];
-	size_t len = evapi_error_json(buf, sizeof(buf), status, message);
+	char buf[EVAPI_ERROR_JSON_MAX];
+	size_t len;
+
+	if (!answerable(req))
+		return;
+	len = evapi_error_json(buf, sizeof(buf), status, message,
+			       req->request_id);
 
 	respond(req, status, JSON_TYPE, buf, len, 0, 0);
 }

@@ -105,19 +105,15 @@ evapi_head_write(char *buf, size_t cap, const struct evapi_head_out *h)
 	return o.n;
 }
 
-size_t
-evapi_error_json(char *out, size_t len, int status, const char *message)
+/* S as the inside of a JSON string, into OUT from O while it fits below
+ * LIMIT; returns the new end. */
+static size_t
+json_escape(char *out, size_t o, size_t limit, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t o = 0, i;
-	int n;
 
-	if (message == NULL)
-		message = "error";
-	n = snprintf(out, len, "{\"error\":\"");
-	o = (size_t)n;
-	for (i = 0; message[i] != '\0' && o + 8 < len - 32; i++) {
-		unsigned char c = (unsigned char)message[i];
+	for (; *s != '\0' && o + 6 <= limit; s++) {
+		unsigned char c = (unsigned char)*s;
 
 		if (c == '"' || c == '\\') {
 			out[o++] = '\\';
@@ -131,6 +127,30 @@ evapi_error_json(char *out, size_t len, int status, const char *message)
 			out[o++] = (char)c;
 		}
 	}
-	n = snprintf(out + o, len - o, "\",\"status\":%d}\n", status);
-	return o + (size_t)n;
+	return o;
+}
+
+size_t
+evapi_error_json(char *out, size_t len, int status, const char *message,
+		 const char *id)
+{
+	/* Room kept after the message: the status, and the id (escaped, at
+	 * most twice its length). */
+	size_t tail = 48 + (id != NULL ? 2 * strlen(id) : 0);
+	size_t o;
+	int n;
+
+	if (len < tail + 64)
+		tail = len / 2; /* never with evapi's own buffers */
+	memcpy(out, "{\"error\":\"", 10);
+	o = json_escape(out, 10, len - tail, message ? message : "error");
+	n = snprintf(out + o, len - o, "\",\"status\":%d", status);
+	o += (size_t)n;
+	if (id != NULL && o + 20 < len) {
+		memcpy(out + o, ",\"request_id\":\"", 15);
+		o = json_escape(out, o + 15, len - 4, id);
+		out[o++] = '"';
+	}
+	memcpy(out + o, "}\n", 3); /* with its NUL */
+	return o + 2;
 }

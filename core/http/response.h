@@ -30,8 +30,11 @@ struct evapi_head_out {
 size_t evapi_head_write(char *out, size_t cap, const struct evapi_head_out *h);
 /* The Date header's value, formatted once a second per thread. */
 const char *evapi_http_date(void);
-/* {"error":MESSAGE,"status":STATUS}\n into OUT (LEN bytes, 512 is always
- * enough for messages of up to 300 bytes); returns its length. */
-size_t evapi_error_json(char *out, size_t len, int status, const char *message);
+/* {"error":MESSAGE,"status":STATUS,"request_id":ID}\n into OUT (LEN
+ * bytes; EVAPI_ERROR_JSON_MAX is always enough, a longer MESSAGE is cut);
+ * without "request_id" when ID is NULL. Returns its length. */
+#define EVAPI_ERROR_JSON_MAX 1024
+size_t evapi_error_json(char *out, size_t len, int status, const char *message,
+			const char *id);
 
 #endif

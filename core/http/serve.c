@@ -47,6 +47,7 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "util/log.h"
+#include "reqid.h"
 #include "request.h"
 #include "response.h"
 #include "serve.h"
@@ -78,6 +79,10 @@ on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct evapi_conn *c = arg;
 
+	/* evhttp's IDLE_TIMEOUT (a read or write stalled that long): it
+	 * frees the connection without saying why. */
+	if ((what & BEV_EVENT_TIMEOUT) && c->why == EVAPI_CLOSE_OTHER)
+		c->why = EVAPI_CLOSE_IDLE_TIMEOUT;
 	if (c->evcon != NULL)
 		c->ev_event(bev, what, c->evcon);
 }
@@ -487,14 +492,15 @@ write_direct(struct evapi_conn *c, const struct evapi_head_out *h,
 }
 
 static void
-refusal_head(const struct evapi_gate *g, struct evapi_head_out *h,
-	     char *body, size_t bodylen, size_t *blen)
+refusal_head(const struct evapi_gate *g, const char *rid,
+	     struct evapi_head_out *h, char *body, size_t bodylen, size_t *blen)
 {
 	memset(h, 0, sizeof(*h));
 	h->minor = 1;
 	h->status = g->status;
 	h->content_type = "application/json";
-	*blen = evapi_error_json(body, bodylen, g->status, g->why);
+	*blen = evapi_error_json(body, bodylen, g->status, g->why, rid);
+	h->request_id = rid;
 	h->has_length = 1;
 	h->length = *blen;
 	h->close = 1;
@@ -507,21 +513,18 @@ queue_refusal(struct evapi_conn *c)
 {
 	struct evapi_response r;
 	struct evapi_head_out h;
-	char body[512];
-	size_t blen;
+	char body[EVAPI_ERROR_JSON_MAX], ridbuf[EVAPI_REQID_BUF];
+	const char *rid, *line;
+	size_t blen, len;
 
-	refusal_head(&c->gate, &h, body, sizeof(body), &blen);
+	rid = evapi_reqid_refused(&c->gate, c->site->loop, ridbuf);
+	refusal_head(&c->gate, rid, &h, body, sizeof(body), &blen);
 	memset(&r, 0, sizeof(r));
 	r.body = body;
 	r.len = blen;
 	r.send_body = 1;
-	{
-		size_t len;
-		const char *line = evapi_gate_refused_head(&c->gate, &len);
-
-		evapi_dispatch_log_refusal(c, c->gate.status, c->gate.why, line,
-					   len);
-	}
+	line = evapi_gate_refused_head(&c->gate, &len);
+	evapi_dispatch_refused(c, c->gate.status, c->gate.why, line, len, rid);
 	c->close_after = 1;
 	c->linger = 1;
 	return queue_response(c, &h, &r);
@@ -612,6 +615,7 @@ head_for(const struct evapi_request *req, const struct evapi_response *r,
 	h->has_length = r->status != 204 && r->status != 304;
 	h->length = r->len;
 	h->extra = req->rheaders;
+	h->request_id = req->request_id;
 	h->close = close;
 	h->keepalive = !close && req->msg.head.minor == 0;
 }
@@ -697,7 +701,8 @@ evapi_serve_respond(struct evapi_request *req, const struct evapi_response *r)
 	int close;
 
 	req->flags |= EVAPI_RQ_ANSWERED;
-	evapi_dispatch_answered(req, r->status);
+	evapi_dispatch_answered(req, r->status,
+				r->send_body ? r->len : 0);
 	if (c == NULL) {
 		/* The connection is gone: the answer is dropped. */
 		evapi_request_free(req);

@@ -6,6 +6,8 @@
 #ifndef EVAPI_PLUGIN_LOOP_H
 #define EVAPI_PLUGIN_LOOP_H
 
+#include <stdint.h>
+
 #include <evapi/plugin.h>
 
 struct event_base;
@@ -16,6 +18,10 @@ struct evapi_loop {
 	unsigned index;
 	struct evdns_base *dns; /* made by the first evapi_resolve */
 	volatile int stopped;   /* evapi_loop_call is refused */
+	/* The last request id made on it, counted up in place as text
+	 * (http/reqid.c): "<random>-<index>-<count>". */
+	char reqid[48];
+	unsigned char reqid_len, reqid_digits; /* where the count starts */
 };
 
 /* Every loop, for evapi_loop_at and evapi_main_loop (before they run). */

@@ -15,9 +15,11 @@
 #include <event2/thread.h>
 
 #include "http/dispatch.h"
+#include "http/reqid.h"
 #include "http/respond.h"
 #include "http/serve.h"
 #include "server.h"
+#include "stats/stats.h"
 #include "watchdog.h"
 #include "util/log.h"
 
@@ -87,7 +89,11 @@ setup(struct evapi_server *srv)
 	srv->probe.fd = -1;
 	for (i = 0; i < srv->nworkers; i++)
 		srv->workers[i].fd = -1;
-	if (evapi_workers_setup(srv) != EVAPI_OK ||
+	/* The counters before the sites that count in them, and the core's
+	 * metrics registered before any plugin's. */
+	if (evapi_stats_setup(srv->nworkers, srv->cfg.probe_port != 0) !=
+		    EVAPI_OK ||
+	    evapi_workers_setup(srv) != EVAPI_OK ||
 	    evapi_drain_setup(srv) != EVAPI_OK)
 		return EVAPI_ERR;
 	evapi_http_access_log = srv->cfg.access_log;
@@ -104,6 +110,7 @@ evapi_server_run(struct evapi_server *srv, enum evapi_run_mode mode)
 
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
+	evapi_reqid_init();
 	srv->notify.fd = srv->act.main_fd = srv->act.probe_fd = -1;
 	if (!check_only) {
 		evapi_listen_inherit(srv);
@@ -123,6 +130,10 @@ evapi_server_run(struct evapi_server *srv, enum evapi_run_mode mode)
 		rc = evapi_host_migrate(&srv->host);
 		goto out;
 	}
+	if (evapi_stats_routes(&srv->host.router) != EVAPI_OK) {
+		evapi_err("cannot set up the request counters");
+		goto out;
+	}
 	if (check_only) {
 		rc = EVAPI_OK;
 		goto out;
@@ -140,7 +151,7 @@ evapi_server_run(struct evapi_server *srv, enum evapi_run_mode mode)
 	}
 	notify_ready(srv);
 	evapi_loop_enter(&srv->workers[0].loop);
-	event_base_dispatch(srv->workers[0].loop.base);
+	evapi_worker_run(&srv->workers[0]);
 	evapi_loop_enter(NULL);
 	evapi_workers_teardown(srv);
 	log_stop(srv);
@@ -155,6 +166,7 @@ out:
 	if (srv->workers)
 		evapi_workers_teardown(srv);
 	evapi_bodies_free();
+	evapi_stats_free();
 	evapi_listen_release(srv);
 	evapi_notify_close(&srv->notify);
 	return rc;

@@ -33,6 +33,7 @@ struct evapi_worker {
 	evutil_socket_t fd;
 	struct event *drain_ev; /* the drain reached this loop */
 	int closing;            /* its listeners are closed */
+	int closing_listeners;  /* ... are being closed (the accept grace) */
 	int sites_open;         /* listeners of this loop not closed yet */
 	pthread_t thread;
 	int thread_started;
@@ -88,6 +89,8 @@ void evapi_workers_teardown(struct evapi_server *srv);
 /* A loop may end when its listeners are closed and no request of its
  * sites waits for an answer. */
 void evapi_worker_maybe_finish(struct evapi_worker *w);
+/* Run W's loop until the drain ends it. */
+void evapi_worker_run(struct evapi_worker *w);
 
 /* drain.c */
 int evapi_drain_setup(struct evapi_server *srv);

@@ -95,6 +95,9 @@ new_site(struct evapi_server *srv, struct evapi_worker *w, struct evhttp *http,
 	if (s == NULL)
 		return NULL;
 	s->probes_only = probes_only;
+	s->stats = evapi_stats_loop(w->id);
+	s->listener = probes_only ? EVAPI_LISTENER_PROBE : EVAPI_LISTENER_MAIN;
+	s->idle_ms = (uint64_t)cfg->idle_timeout * 1000;
 	s->loop_index = w->id;
 	s->loop = &w->loop;
 	s->router = &srv->host.router;
@@ -252,6 +255,12 @@ on_drain(evutil_socket_t fd, short what, void *arg)
 		evapi_worker_maybe_finish(w);
 		return;
 	}
+	/* Loop 0 is also woken by every other loop that ends: a second call
+	 * while its listeners' grace runs would close them twice (and leave
+	 * the second grace timer pending when the loop ends). */
+	if (w->closing_listeners)
+		return;
+	w->closing_listeners = 1;
 	if (w->bound != NULL)
 		evapi_accept_close(w->site, ACCEPT_GRACE_MS, site_closed);
 	if (w->id == 0 && srv->probe.bound != NULL)
@@ -261,6 +270,17 @@ on_drain(evutil_socket_t fd, short what, void *arg)
 
 /* ---- threads --------------------------------------------------------------- */
 
+/* Run W's loop until the drain ends it (finish_loop) or the deadline
+ * breaks it. Not until it runs out of events: a loop whose listener waits
+ * for room under MAX_CONNECTIONS, with no connection of its own, has none
+ * for a while, and must still be there to accept when room comes back
+ * (and to close its listener at the drain). */
+void
+evapi_worker_run(struct evapi_worker *w)
+{
+	event_base_loop(w->loop.base, EVLOOP_NO_EXIT_ON_EMPTY);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -268,7 +288,7 @@ worker_main(void *arg)
 	struct evapi_worker *w0 = &w->srv->workers[0];
 
 	evapi_loop_enter(&w->loop);
-	event_base_dispatch(w->loop.base);
+	evapi_worker_run(w);
 	w->loop.stopped = 1;
 	evapi_request_pool_flush();
 	evapi_alloc_flush();

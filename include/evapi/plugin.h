@@ -1,5 +1,5 @@
 /*
- * evapi/plugin.h - the evapi plugin contract, ABI 2.0.
+ * evapi/plugin.h - the evapi plugin contract, ABI 2.1.
  *
  * The one header a plugin needs. It includes only the C standard library
  * and names no libevent type; json-c's json_object appears only as a
@@ -68,7 +68,7 @@ extern "C" {
 
 #define EVAPI_PLUGIN_MAGIC 0x45764170u /* "EvAp" */
 #define EVAPI_ABI_MAJOR 2
-#define EVAPI_ABI_MINOR 0
+#define EVAPI_ABI_MINOR 1 /* 2.1: metrics, evapi_request_id */
 
 #define EVAPI_OK 0
 #define EVAPI_ERR (-1)
@@ -90,6 +90,8 @@ typedef struct evapi_loop evapi_loop;       /* one event loop (one thread) */
 typedef struct evapi_timer evapi_timer;
 typedef struct evapi_io evapi_io;
 typedef struct evapi_lookup evapi_lookup;
+typedef struct evapi_metric evapi_metric; /* a metric family (2.1) */
+typedef struct evapi_series evapi_series; /* one of its series (2.1) */
 
 struct json_object;
 
@@ -343,6 +345,11 @@ EVAPI_EXPORT int evapi_request_json(evapi_request *req,
 				    struct json_object **out);
 /* The loop the request runs on (for timers and io until it is answered). */
 EVAPI_EXPORT evapi_loop *evapi_request_loop(const evapi_request *req);
+/* The request's id (2.1): its X-Request-Id when the client sent a sane one
+ * (1 to 128 visible ASCII bytes), else one evapi made, unique in the
+ * process. Sent back in X-Request-Id, logged with the request, and in
+ * the bodies of evapi_respond_error. Valid until the request is answered. */
+EVAPI_EXPORT const char *evapi_request_id(const evapi_request *req);
 
 /* ---- answering ---------------------------------------------------------------- */
 
@@ -366,7 +373,7 @@ EVAPI_EXPORT void evapi_respond_json_text(evapi_request *req, int status,
 /* A body made by evapi_body_json, sent without copying. */
 EVAPI_EXPORT void evapi_respond_body(evapi_request *req, int status,
 				     const evapi_body *body);
-/* {"error":MESSAGE,"status":STATUS} */
+/* {"error":MESSAGE,"status":STATUS,"request_id":ID} */
 EVAPI_EXPORT void evapi_respond_error(evapi_request *req, int status,
 				      const char *message);
 /* No body (204, 304, or a 201/202 without one). */
@@ -381,6 +388,111 @@ EVAPI_EXPORT void evapi_defer(evapi_request *req,
 			      void *arg);
 /* Non-zero when the client has gone away. */
 EVAPI_EXPORT int evapi_request_gone(const evapi_request *req);
+
+/* ---- metrics (2.1) ---------------------------------------------------------------- */
+
+/* Prometheus's model: a metric (family) has a name, a help line, a type
+ * and label names; each combination of label values is a series. The
+ * core exports its own (http_requests_total, ...), plugins add theirs,
+ * and the metrics plugin serves them all at GET /metrics. A plugin
+ * registers in init whether or not the metrics plugin is loaded, before
+ * or after it: nothing depends on the order.
+ *
+ * Names follow Prometheus's rules and conventions, checked at
+ * registration: [a-zA-Z_:][a-zA-Z0-9_:]*, base units (seconds, bytes), a
+ * counter's name ends in _total and only a counter's does; no name ends
+ * in _bucket, _count or _sum. Label names: [a-zA-Z_][a-zA-Z0-9_]*, "le"
+ * is not one. A bad or taken name is reported naming the plugin and the
+ * function returns NULL: return EVAPI_ERR from init (evapi exits 78).
+ *
+ * Updates never lock: each event loop's thread counts in cells of its
+ * own (no cache line shared with another loop), summed when read. Any
+ * other thread counts in one shared cell with atomic adds. */
+#define EVAPI_METRIC_COUNTER 1
+#define EVAPI_METRIC_GAUGE 2
+#define EVAPI_METRIC_HISTOGRAM 3
+
+/* In init. LABELS: the label names, NULL-ended; NULL for none. */
+EVAPI_EXPORT evapi_metric *evapi_counter_new(evapi_ctx *ctx, const char *name,
+					     const char *help,
+					     const char *const *labels);
+EVAPI_EXPORT evapi_metric *evapi_gauge_new(evapi_ctx *ctx, const char *name,
+					   const char *help,
+					   const char *const *labels);
+/* BOUNDS: N increasing upper bounds (+Inf is implied), N at most 64; NULL
+ * and 0 for evapi's request-duration buckets in seconds (0.0005 to 10). */
+EVAPI_EXPORT evapi_metric *evapi_histogram_new(evapi_ctx *ctx,
+					       const char *name,
+					       const char *help,
+					       const char *const *labels,
+					       const double *bounds, size_t n);
+
+/* The series of M with these label values, one per label name of M, then
+ * NULL (just NULL for a metric without labels). The same values give the
+ * same series. Any thread; it takes a lock: get series once (in init, or
+ * on first use) and keep them. NULL when M is NULL, a value is not UTF-8,
+ * or M has 1000 series already (logged once): values must come from a
+ * small fixed set, never from a request (a path, an id). */
+EVAPI_EXPORT evapi_series *evapi_series_get(evapi_metric *m, ...)
+	EVAPI_SENTINEL;
+/* In init: the series' value is FN(ARG), called at each read on the
+ * reading thread (so FN is thread-safe and quick); for a counter or a
+ * gauge whose value the plugin keeps itself (a pool's size, say). */
+EVAPI_EXPORT int evapi_series_callback(evapi_series *s,
+				       double (*fn)(void *arg), void *arg);
+
+/* Updates. A NULL series does nothing. A gauge is one value (an atomic):
+ * set and add from any thread. */
+EVAPI_EXPORT void evapi_counter_add(evapi_series *s, uint64_t n);
+EVAPI_EXPORT void evapi_gauge_set(evapi_series *s, double v);
+EVAPI_EXPORT void evapi_gauge_add(evapi_series *s, double delta);
+EVAPI_EXPORT void evapi_histogram_observe(evapi_series *s, double v);
+
+/* Reading every metric (what the metrics plugin does). */
+struct evapi_metric_info {
+	const char *name, *help;
+	int type;                   /* EVAPI_METRIC_* */
+	const char *const *labels;  /* NLABELS names */
+	size_t nlabels;
+	const double *bounds;       /* histogram: NBOUNDS upper bounds */
+	size_t nbounds;
+};
+struct evapi_sample {
+	const char *const *values; /* NLABELS label values */
+	double value;              /* counter, gauge */
+	/* histogram: NBOUNDS + 1 cumulative counts, the last (+Inf) is COUNT */
+	const uint64_t *buckets;
+	uint64_t count;
+	double sum;
+};
+/* FN(M, NULL, ARG) opens each metric (the core's first, then the plugins'
+ * in the order registered), then FN(M, S, ARG) for each of its series
+ * (the core's once they counted something, a plugin's once
+ * evapi_series_get made them). Values are summed over the threads as the
+ * walk passes. FN returns EVAPI_OK to go on, EVAPI_ERR to stop (the walk
+ * then returns EVAPI_ERR). On a loop's thread (in a handler). */
+EVAPI_EXPORT int evapi_metrics_walk(
+	evapi_ctx *ctx,
+	int (*fn)(const struct evapi_metric_info *m,
+		  const struct evapi_sample *s, void *arg),
+	void *arg);
+
+/* The core's counters, summed over the loops now: what nginx's
+ * stub_status reads. Fills the first SIZE bytes of OUT (pass
+ * sizeof(*out): a later minor appends members). */
+struct evapi_stats {
+	uint64_t connections_open;
+	uint64_t connections_accepted;
+	uint64_t connections_closed;
+	uint64_t connections_closed_cap;            /* MAX_CONNECTIONS */
+	uint64_t connections_closed_header_timeout; /* HEADER_TIMEOUT */
+	uint64_t connections_closed_idle_timeout;   /* IDLE_TIMEOUT */
+	uint64_t requests;          /* answered */
+	uint64_t requests_in_flight;
+	uint64_t requests_refused;  /* by the request checks */
+};
+EVAPI_EXPORT int evapi_stats_read(evapi_ctx *ctx, struct evapi_stats *out,
+				  size_t size);
 
 /* ---- loops, timers and io ------------------------------------------------------- */
 

@@ -36,6 +36,9 @@
 
 struct items {
 	const evapi_pg_stmt *insert, *get, *list, *put, *del;
+	/* items_created_total, items_deleted_total (the metrics plugin
+	 * serves them when it is loaded) */
+	evapi_series *created, *deleted;
 };
 
 static const struct evapi_migration items_migrations[] = {
@@ -149,11 +152,12 @@ if_match(evapi_request *req, const char *id, char *buf, size_t len)
 static void
 created(evapi_request *req, const evapi_pg_result *res, void *arg)
 {
+	struct items *it = arg;
 	char location[48];
 
-	(void)arg;
 	if (evapi_pg_failed(req, res))
 		return;
+	evapi_counter_add(it->created, 1);
 	snprintf(location, sizeof(location), "/items/%s",
 		 evapi_pg_text(res, 0, 0));
 	evapi_response_header(req, "Location", location);
@@ -315,12 +319,14 @@ item_put(evapi_request *req, void *state)
 static void
 deleted(evapi_request *req, const evapi_pg_result *res, void *arg)
 {
-	(void)arg;
+	struct items *it = arg;
+
 	if (evapi_pg_failed(req, res))
 		return;
-	if (strcmp(evapi_pg_text(res, 0, 1), "t") == 0)
+	if (strcmp(evapi_pg_text(res, 0, 1), "t") == 0) {
+		evapi_counter_add(it->deleted, 1);
 		evapi_respond_empty(req, 204);
-	else if (strcmp(evapi_pg_text(res, 0, 0), "t") == 0)
+	} else if (strcmp(evapi_pg_text(res, 0, 0), "t") == 0)
 		evapi_respond_error(req, 412,
 				    "the item changed since (If-Match)");
 	else
@@ -381,6 +387,12 @@ prepare_all(evapi_ctx *ctx, struct items *it)
 		       : EVAPI_ERR;
 }
 
+static evapi_series *
+counter(evapi_ctx *ctx, const char *name, const char *help)
+{
+	return evapi_series_get(evapi_counter_new(ctx, name, help, NULL), NULL);
+}
+
 static int
 items_init(evapi_ctx *ctx, void **state)
 {
@@ -389,7 +401,12 @@ items_init(evapi_ctx *ctx, void **state)
 	if (it == NULL)
 		return EVAPI_ERR;
 	if (evapi_pg_init(ctx) != EVAPI_OK ||
-	    prepare_all(ctx, it) != EVAPI_OK) {
+	    prepare_all(ctx, it) != EVAPI_OK ||
+	    (it->created = counter(ctx, "items_created_total",
+				   "Items created (POST /items).")) == NULL ||
+	    (it->deleted = counter(ctx, "items_deleted_total",
+				   "Items deleted (DELETE /items/{id}).")) ==
+		    NULL) {
 		free(it);
 		return EVAPI_ERR;
 	}

@@ -15,6 +15,8 @@
  * least one each); DB_QUEUE_MAX waiting queries in all, shared out the
  * same way.
  */
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,9 +184,12 @@ pg_stats(struct evapi_pg_stats *out)
 	memset(out, 0, sizeof(*out));
 	if (pg == NULL)
 		return;
-	out->size = pg->pool_size;
 	for (i = 0; i < pg->npools; i++) {
 		const struct pg_counters *n = &pg->pools[i].n;
+
+		/* Each loop has at least one connection: with more loops than
+		 * DB_POOL_SIZE, more than it. */
+		out->size += pg->pools[i].nlinks;
 
 #define SUM(f) out->f += atomic_load_explicit(&n->f, memory_order_relaxed)
 		SUM(open);
@@ -213,6 +218,71 @@ fill_table(void)
 	table.cancel = pg_cancel;
 	table.request = pg_request;
 	table.stats = pg_stats;
+}
+
+/* ---- metrics (served by the metrics plugin when it is loaded) ---------- */
+
+/* One statistic, read at each scrape: ARG is its offset in the struct. */
+static double
+stat_read(void *arg)
+{
+	struct evapi_pg_stats st;
+	uint64_t v;
+
+	pg_stats(&st);
+	memcpy(&v, (const char *)&st + (size_t)(uintptr_t)arg, sizeof(v));
+	return (double)v;
+}
+
+static int
+register_metrics(struct pg *pg)
+{
+	static const struct {
+		int counter;
+		const char *name, *help;
+		size_t off;
+	} m[] = {
+#define STAT(c, n, h, f) {c, n, h, offsetof(struct evapi_pg_stats, f)}
+		STAT(0, "evapi_db_pool_size", "Database connections the pool "
+		     "keeps (DB_POOL_SIZE, at least one per loop).", size),
+		STAT(0, "evapi_db_pool_open", "Database connections "
+		     "established.", open),
+		STAT(0, "evapi_db_pool_busy", "Database connections with a "
+		     "query in flight.", busy),
+		STAT(0, "evapi_db_pool_waiters", "Queries waiting for a "
+		     "database connection.", waiters),
+		STAT(1, "evapi_db_queries_total", "Database queries answered, "
+		     "whatever the outcome.", queries),
+		STAT(1, "evapi_db_query_errors_total", "Database queries the "
+		     "server refused (an SQL error).", errors),
+		STAT(1, "evapi_db_pool_timeouts_total", "Database queries past "
+		     "their deadline (DB_QUERY_TIMEOUT_MS or the caller's).",
+		     timeouts),
+		STAT(1, "evapi_db_pool_unavailable_total", "Database queries "
+		     "failed for want of a connection.", unavailable),
+		STAT(1, "evapi_db_pool_refusals_total", "Database queries "
+		     "refused at once: every connection busy and the queue "
+		     "(DB_QUEUE_MAX) full.", busy_refusals),
+#undef STAT
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		evapi_metric *fam =
+			m[i].counter
+				? evapi_counter_new(pg->ctx, m[i].name,
+						    m[i].help, NULL)
+				: evapi_gauge_new(pg->ctx, m[i].name,
+						  m[i].help, NULL);
+		evapi_series *s = evapi_series_get(fam, NULL);
+
+		if (s == NULL ||
+		    evapi_series_callback(s, stat_read,
+					  (void *)(uintptr_t)m[i].off) !=
+			    EVAPI_OK)
+			return EVAPI_ERR;
+	}
+	return EVAPI_OK;
 }
 
 /* ---- init and fini
@@ -316,6 +386,7 @@ pg_init(evapi_ctx *ctx, void **state)
 	pg->migrator.self = pg;
 	pg->migrator.run = evapi_pg_migrate;
 	if (pg->cancels == NULL || make_pools(pg) != EVAPI_OK ||
+	    register_metrics(pg) != EVAPI_OK ||
 	    evapi_export(ctx, "pg", &table) != EVAPI_OK ||
 	    evapi_export(ctx, "evapi.migrator", &pg->migrator) != EVAPI_OK)
 		goto fail;

@@ -14,6 +14,9 @@
  * mutex, and the check is started on the main loop (evapi_loop_call); when
  * it ends, each waiting request is handed back to its own loop and
  * answered there. Every response body is built once, at init.
+ *
+ * Metrics (served by the metrics plugin when it is loaded): the last
+ * check's result and duration as gauges, and the checks by result.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -58,8 +61,14 @@ struct ready {
 	size_t nreasons;
 
 	/* Main loop only. */
-	int have_state;     /* a check has finished before */
-	const char *state;  /* its reason, for change logs */
+	int have_state;          /* a check has finished before */
+	const char *state;       /* its reason, for change logs */
+	uint64_t check_start_us; /* the check in flight began */
+
+	/* Metrics: the last check's result (1 ok, 0 not) and duration, and
+	 * the checks by result: [0] ok, then one per reason. */
+	evapi_series *m_success, *m_duration;
+	evapi_series *m_checks[MAX_REASONS + 1];
 
 	/* Shared by every loop; guarded by MU. */
 	pthread_mutex_t mu;
@@ -82,12 +91,18 @@ static const struct evapi_setting ready_settings[] = {
 };
 
 static uint64_t
-mono_ms(void)
+mono_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t
+mono_ms(void)
+{
+	return mono_us() / 1000u;
 }
 
 static void
@@ -232,6 +247,7 @@ ready_start(void *arg)
 {
 	struct ready *r = arg;
 
+	r->check_start_us = mono_us();
 	/* Safe to repeat: a connection lost under it is retried once on a
 	 * fresh one, within the same deadline. */
 	if (evapi_pg_query(r->main_loop, r->select1, NULL, 0, EVAPI_PG_RETRY,
@@ -268,15 +284,28 @@ log_transition(struct ready *r, const char *why, const char *detail)
 		  NULL);
 }
 
-static const evapi_body *
-body_for(const struct ready *r, const char *why)
+/* The index of WHY in the pool's reasons; NREASONS when unknown. */
+static size_t
+reason_index(const struct ready *r, const char *why)
 {
 	size_t i;
 
 	for (i = 0; i < r->nreasons; i++)
 		if (strcmp(r->reasons[i], why) == 0)
-			return r->body_fail[i];
-	return r->body_draining;
+			break;
+	return i;
+}
+
+static void
+count_check(struct ready *r, int ok, size_t reason)
+{
+	evapi_gauge_set(r->m_success, ok);
+	evapi_gauge_set(r->m_duration,
+			(double)(mono_us() - r->check_start_us) / 1e6);
+	if (ok)
+		evapi_counter_add(r->m_checks[0], 1);
+	else if (reason < r->nreasons)
+		evapi_counter_add(r->m_checks[reason + 1], 1);
 }
 
 static void
@@ -289,13 +318,17 @@ check_done(const evapi_pg_result *res, void *arg)
 			     : evapi_pg_status(res) == EVAPI_PG_ERROR
 				       ? "query failed"
 				       : evapi_pg_reason(res);
-	const evapi_body *body = ok ? r->body_ok : body_for(r, why);
+	size_t reason = ok ? 0 : reason_index(r, why);
+	const evapi_body *body = ok ? r->body_ok
+			       : reason < r->nreasons ? r->body_fail[reason]
+						      : r->body_draining;
 	int status = ok ? 200 : 503;
 	struct waiter *w;
 
 	log_transition(r, why, evapi_pg_message(res));
 	r->have_state = 1;
 	r->state = why;
+	count_check(r, ok, reason);
 
 	pthread_mutex_lock(&r->mu);
 	r->have_result = 1;
@@ -347,6 +380,41 @@ build_bodies(struct ready *r)
 	return EVAPI_OK;
 }
 
+/* Registered whether or not the metrics plugin is loaded. */
+static int
+register_metrics(struct ready *r)
+{
+	static const char *const result[] = {"result", NULL};
+	evapi_metric *checks;
+	size_t i;
+
+	r->m_success = evapi_series_get(
+		evapi_gauge_new(r->ctx, "evapi_ready_check_success",
+				"1 when the last readiness check reached the "
+				"database, 0 when it did not.",
+				NULL),
+		NULL);
+	r->m_duration = evapi_series_get(
+		evapi_gauge_new(r->ctx, "evapi_ready_check_duration_seconds",
+				"How long the last readiness check took, "
+				"waiting for a connection included.",
+				NULL),
+		NULL);
+	checks = evapi_counter_new(r->ctx, "evapi_ready_checks_total",
+				   "Readiness checks, by result (as /ready "
+				   "names it).",
+				   result);
+	if (r->m_success == NULL || r->m_duration == NULL || checks == NULL ||
+	    (r->m_checks[0] = evapi_series_get(checks, "ok", NULL)) == NULL)
+		return EVAPI_ERR;
+	for (i = 0; i < r->nreasons; i++)
+		if ((r->m_checks[i + 1] =
+			     evapi_series_get(checks, r->reasons[i], NULL)) ==
+		    NULL)
+			return EVAPI_ERR;
+	return EVAPI_OK;
+}
+
 static void ready_fini(void *state);
 
 static int
@@ -363,7 +431,7 @@ ready_init(evapi_ctx *ctx, void **state)
 	r->timeout_ms = (unsigned)evapi_setting_int(ctx, "READY_TIMEOUT_MS");
 	if (evapi_pg_init(ctx) != EVAPI_OK ||
 	    (r->select1 = evapi_pg_prepare(ctx, "SELECT 1")) == NULL ||
-	    build_bodies(r) != EVAPI_OK)
+	    build_bodies(r) != EVAPI_OK || register_metrics(r) != EVAPI_OK)
 		goto fail;
 	/* A first check shortly after start: the state is logged at start
 	 * and the first probe is usually answered from the cache. Not at

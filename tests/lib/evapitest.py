@@ -171,6 +171,16 @@ class Response:
         import json
         return json.loads(self.body)
 
+    def error_json(self):
+        """An error body evapi made, without its request_id, which must be
+        the response's X-Request-Id."""
+        body = self.json()
+        rid = body.pop("request_id", None)
+        if rid is None or rid != self.header("X-Request-Id"):
+            raise AssertionError(f"request_id {rid!r} is not the X-Request-Id "
+                                 f"{self.header('X-Request-Id')!r}")
+        return body
+
     def __repr__(self):
         return f"<Response {self.status} {self.body[:200]!r}>"
 

@@ -452,10 +452,16 @@ test_head_writer(void)
 	ok(strncmp(buf, "HTTP/1.0 299 \r\n", 15) == 0,
 	   "HTTP/1.0, a status without a phrase: %.15s", buf);
 	ok(strstr(buf, "Connection: keep-alive\r\n") != NULL, "1.0 keep-alive");
-	n = evapi_error_json(buf, sizeof(buf), 400, "bad \"x\"\n");
+	n = evapi_error_json(buf, sizeof(buf), 400, "bad \"x\"\n", NULL);
 	buf[n] = '\0';
 	is_str(buf, "{\"error\":\"bad \\\"x\\\"\\u000a\",\"status\":400}\n",
 	       "an error body, escaped");
+	n = evapi_error_json(buf, sizeof(buf), 404, "not found", "a\"b\\c");
+	buf[n] = '\0';
+	is_str(buf,
+	       "{\"error\":\"not found\",\"status\":404,"
+	       "\"request_id\":\"a\\\"b\\\\c\"}\n",
+	       "an error body with its request id, escaped");
 }
 
 int
