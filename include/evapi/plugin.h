@@ -401,8 +401,8 @@ EVAPI_EXPORT int evapi_request_gone(const evapi_request *req);
  * Names follow Prometheus's rules and conventions, checked at
  * registration: [a-zA-Z_:][a-zA-Z0-9_:]*, base units (seconds, bytes), a
  * counter's name ends in _total and only a counter's does; no name ends
- * in _bucket, _count or _sum. Label names: [a-zA-Z_][a-zA-Z0-9_]*, "le"
- * is not one. A bad or taken name is reported naming the plugin and the
+ * in _bucket, _count or _sum. Label names: [a-zA-Z_][a-zA-Z0-9_]*, and
+ * not "le" for a histogram (its buckets' own). A bad or taken name is reported naming the plugin and the
  * function returns NULL: return EVAPI_ERR from init (evapi exits 78).
  *
  * Updates never lock: each event loop's thread counts in cells of its
