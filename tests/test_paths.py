@@ -90,23 +90,28 @@ def counts(server):
     raise AssertionError("no stopped line: " + server.stdout()[-500:])
 
 
+def read_quiet(s, quiet=0.5):
+    """Everything S sends until it closes or is quiet for QUIET seconds."""
+    s.settimeout(quiet)
+    data = b""
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+    except socket.timeout:
+        pass
+    return data
+
+
 def direct(port, req):
     """REQ on a connection evhttp already has (a first request adopted it)."""
     with conn(port) as s:
         s.sendall(b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n")
         read_response(s)
         s.sendall(req)
-        s.settimeout(0.5)
-        data = b""
-        try:
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                data += b
-        except socket.timeout:
-            pass
-        return norm(data)
+        return norm(read_quiet(s))
 
 
 def at_accept(port, req):
@@ -119,17 +124,7 @@ def by_evhttp(port, head, body):
         s.sendall(head)
         time.sleep(0.1)
         s.sendall(body)
-        s.settimeout(0.5)
-        data = b""
-        try:
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                data += b
-        except socket.timeout:
-            pass
-        return norm(data)
+        return norm(read_quiet(s))
 
 
 CLOSE = b"Connection: close\r\n"

@@ -17,6 +17,7 @@
 #include <evapi/plugin.h>
 
 #include "pgconf.h"
+#include "redact.h"
 
 #define PGC_DEFAULT_USER "evapi"
 #define PGC_SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
@@ -245,18 +246,6 @@ pgc_configure(struct pgconf *pc, const char *app_name, const char *session,
 	return 0;
 }
 
-/* Length of a "postgresql://" or "postgres://" prefix in any case, 0 if
- * none: what the user meant as a URI (libpq itself wants lower case). */
-static size_t
-pgc_uri_prefix(const char *s)
-{
-	if (strncasecmp(s, "postgresql://", 13) == 0)
-		return 13;
-	if (strncasecmp(s, "postgres://", 11) == 0)
-		return 11;
-	return 0;
-}
-
 /* libpq ends a URI's user[:password] at the first '@' before the first
  * '/'. An unencoded '@' or '/' in the password moves the rest of it into
  * the host, port or database name, which are logged (and the host sent
@@ -284,7 +273,7 @@ pgc_dbname_is_conninfo(const struct pgconf *pc)
 
 	for (o = pc->opts; o->keyword; o++)
 		if (!strcmp(o->keyword, "dbname") && o->val)
-			return pgc_uri_prefix(o->val) > 0 ||
+			return evapi_pg_uri_prefix(o->val) > 0 ||
 			       strchr(o->val, '=') != NULL;
 	return 0;
 }
@@ -431,7 +420,7 @@ evapi_pgconf_parse(struct pgconf *pc, const char *conninfo,
 	size_t prefix;
 
 	memset(pc, 0, sizeof(*pc));
-	prefix = pgc_uri_prefix(conninfo);
+	prefix = evapi_pg_uri_prefix(conninfo);
 	if (prefix > 0 && pgc_uri_ambiguous(conninfo, prefix)) {
 		snprintf(err, errlen,
 			 "an unencoded '@' or '/' in the user name or password "

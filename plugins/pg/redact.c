@@ -46,10 +46,8 @@ emit(struct out *o, const char *s, size_t n)
 	o->buf[o->len] = '\0';
 }
 
-/* Length of a "postgresql://" or "postgres://" prefix, any case; 0 if
- * there is none. */
-static size_t
-uri_prefix(const char *s)
+size_t
+evapi_pg_uri_prefix(const char *s)
 {
 	if (strncasecmp(s, "postgresql://", 13) == 0)
 		return 13;
@@ -128,7 +126,7 @@ encoded_conninfo(const char *s, size_t n)
 			head[k++] = (char)c;
 	}
 	head[k] = '\0';
-	return uri_prefix(head) > 0;
+	return evapi_pg_uri_prefix(head) > 0;
 }
 
 /* URI: userinfo password and ?password= / &password= parameters. */
@@ -192,7 +190,7 @@ static int
 holds_conninfo(const char *val, size_t n)
 {
 	return memchr(val, '=', n) != NULL ||
-	       (n >= 11 && uri_prefix(val + (*val == '\'' ? 1 : 0)) > 0);
+	       (n >= 11 && evapi_pg_uri_prefix(val + (*val == '\'' ? 1 : 0)) > 0);
 }
 
 /* key=value: skip a value, quoted or not, as libpq's conninfo_parse does
@@ -268,7 +266,7 @@ evapi_pg_redact(const char *in, char *out, size_t outlen)
 	out[0] = '\0';
 	if (in == NULL)
 		return;
-	prefix = uri_prefix(in);
+	prefix = evapi_pg_uri_prefix(in);
 	if (prefix > 0)
 		redact_uri(in, prefix, &o);
 	else

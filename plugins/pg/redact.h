@@ -11,4 +11,8 @@
  * "***"; always NUL-terminates. */
 void evapi_pg_redact(const char *conninfo, char *out, size_t outlen);
 
+/* Length of a "postgresql://" or "postgres://" prefix in any case, 0 if
+ * none: what the user meant as a URI (libpq itself wants lower case). */
+size_t evapi_pg_uri_prefix(const char *s);
+
 #endif
