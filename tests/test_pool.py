@@ -289,6 +289,30 @@ def client_leaves_during_query():
 
 
 @suite.test
+def query_past_its_deadline():
+    """A query past DB_QUERY_TIMEOUT_MS with the database up: 503 with
+    Retry-After at the deadline, the statement cancelled on the server, the
+    timeout counted, and the same connection serves the next query"""
+    p = pg()
+    with server(DB_POOL_SIZE=1, DB_QUERY_TIMEOUT_MS=300) as s:
+        s.start()
+        et.eq(s.get("/db/types").status, 200)
+        t0 = time.monotonic()
+        r = s.get("/db/sleep?s=30", timeout=10)
+        dt = time.monotonic() - t0
+        et.eq(r.status, 503, r.body)
+        et.check(r.header("Retry-After") is not None, r.headers)
+        et.check(0.29 < dt < 0.3 + 0.5, f"503 after {dt:.3f}s")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and active_sleeps(p) > 0:
+            time.sleep(0.05)
+        et.eq(active_sleeps(p), 0, "a backend still runs the timed-out query")
+        et.eq(s.get("/db/types").status, 200)
+        st = stats(s)
+        et.eq((st["timeouts"], st["open"]), (1, 1), st)
+
+
+@suite.test
 def sigterm_lets_queries_finish():
     """SIGTERM with queries in flight: they finish (200) within
     SHUTDOWN_TIMEOUT, then exit 0"""
