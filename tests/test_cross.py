@@ -124,7 +124,7 @@ def ready_over_verify_full_tls():
         time.sleep(0.2)
     et.eq(r.status, 200, f"{r.body!r} log: {s.stdout()[-1500:]}")
     rows = pg.psql("select count(*) from pg_stat_ssl s join pg_stat_activity a "
-                   "using (pid) where s.ssl and a.application_name = 'evapi-ready'")
+                   "using (pid) where s.ssl and a.application_name = 'evapi'")
     et.check(rows.strip() not in ("", "0"), f"no TLS session from evapi: {rows!r}")
     et.check(pg.password not in s.stdout() + s.stderr(), "no password in the log")
     # A CA that did not sign the server's certificate: verify-full refuses.

@@ -3,7 +3,7 @@
     with PgCluster() as pg:          # initdb + start, cleaned up always
         pg.url()                     # postgresql://evapi:...@127.0.0.1:PORT/postgres
         pg.stop("immediate"); pg.start(); pg.kill_postmaster()
-        pg.count_statements("SELECT 1", app="evapi-ready")
+        pg.count_statements("SELECT 1", app="evapi")
 
 The cluster lives in a fresh temporary directory: initdb with
 scram-sha-256 and a random password, listening on 127.0.0.1 at a free port
