@@ -54,6 +54,29 @@ def good_plugin_serves():
 
 
 @suite.test
+def response_headers_that_break_the_head_are_refused():
+    """evapi_response_header takes a plain header and refuses CR, LF and
+    other control bytes in a value, a name that is not a token, and the
+    headers the host writes itself (any case); what it refused never
+    reaches the head"""
+    build("good.c", os.path.join(PDIR, "good.so"))
+    with Server(suite, API_PLUGINS="health,good", API_PLUGIN_DIR=PDIR) as s:
+        s.start()
+        r = s.get("/good/headers")
+        eq(r.status, 200)
+        eq(r.json(), [1, 1] + [0] * 12)
+        eq(r.header("X-Fine"), "a value, with spaces")
+        eq(r.header("Content-Language"), "en")
+        for name in ("X-Split", "X-Injected", "X-Newline", "X-Delete", "Transfer-Encoding"):
+            eq(r.header(name), None, name)
+        eq(r.header("Content-Length"), str(len(r.body)))
+        check(r.header("X-Request-Id") not in (None, "mine"), r.headers)
+        # Each header the host owns appears once, as the host wrote it.
+        for name in ("Date", "Content-Length", "Connection", "X-Request-Id"):
+            eq(sum(1 for k, _ in r.headers if k.lower() == name.lower()), 1, name)
+
+
+@suite.test
 def missing_file_lists_plugins():
     """A missing file: named, with the plugins that do exist"""
     expect_refusal("health,absent", '"absent"', "no absent.so in API_PLUGIN_PATH",
