@@ -367,7 +367,16 @@ def metrics():
         et.eq(s.get("/items", method="POST", headers=JSON, body=b'{"name":""}').status, 422)
         et.eq(s.get(ids[0], method="DELETE").status, 204)
         et.eq(s.get(ids[0], method="DELETE").status, 404)
-        after = scrape()
+        # The gauges settle at 0 once nothing is in flight (a connection
+        # still preparing its statements counts as busy until it is done).
+        deadline = time.monotonic() + 5
+        while True:
+            after = scrape()
+            idle = (promtext.value(after, "evapi_db_pool_busy") == 0
+                    and promtext.value(after, "evapi_db_pool_waiters") == 0)
+            if idle or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         for name, n in (("items_created_total", 3), ("items_deleted_total", 1)):
             et.eq(after[name].type, "counter")
             et.eq(promtext.value(after, name) - promtext.value(before, name), n, name)
