@@ -21,26 +21,17 @@ import pgcluster  # noqa: E402
 import promtext  # noqa: E402
 
 suite = et.Suite("items")
-PG = None
 SRV = None
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
 JSON = {"Content-Type": "application/json"}
 
 
-def pg():
-    global PG
-    if PG is None:
-        try:
-            PG = pgcluster.PgCluster()
-        except pgcluster.PgUnavailable as e:
-            et.skip(str(e))
-        suite.cleanups.append(PG.cleanup)
-        r = et.run_evapi(["--migrate"], et.base_env(
-            DATABASE_URL=PG.url(), API_PLUGINS="items"))
-        et.eq(r.returncode, 0, r.stderr)
-    if not PG.is_running():
-        PG.start()
-    return PG
+def migrate(p):
+    r = et.run_evapi(["--migrate"], et.base_env(DATABASE_URL=p.url(), API_PLUGINS="items"))
+    et.eq(r.returncode, 0, r.stderr)
+
+
+pg = pgcluster.shared(suite, et.skip, first_use=migrate)
 
 
 def srv():

@@ -293,11 +293,7 @@ def ready_check_gauges_when_the_database_is_down():
 def ready_check_gauges_when_the_database_answers():
     """With PostgreSQL up the last check succeeded (1) and counts as ok"""
     import pgcluster
-    try:
-        pg = pgcluster.PgCluster()
-    except pgcluster.PgUnavailable as e:
-        skip(str(e))
-    suite.cleanups.append(pg.cleanup)
+    pg = pgcluster.for_suite(suite, skip)
     s = server(API_PLUGINS="health,ready,metrics", DATABASE_URL=pg.url())
     eq(s.get("/ready").status, 200)
     fams = scrape(s.port)

@@ -24,11 +24,7 @@ CLUSTERS = []
 
 def cluster():
     """A fresh cluster per case: each starts from an empty database."""
-    try:
-        p = pgcluster.PgCluster()
-    except pgcluster.PgUnavailable as e:
-        et.skip(str(e))
-    suite.cleanups.append(p.cleanup)
+    p = pgcluster.for_suite(suite, et.skip)
     CLUSTERS.append(p)
     return p
 

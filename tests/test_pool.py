@@ -24,7 +24,6 @@ from fixtures import build, copy_builtins, plugin_dir  # noqa: E402
 
 STATIC = os.environ.get("EVAPI_STATIC") == "yes"
 suite = et.Suite("pool")
-PG = None
 SERVERS = []
 
 # The fixture plugin needs dlopen: in the static build each case says so
@@ -36,17 +35,7 @@ if not STATIC:
     build("dbtest.c", os.path.join(PDIR, "dbtest.so"))
 
 
-def pg():
-    global PG
-    if PG is None:
-        try:
-            PG = pgcluster.PgCluster()
-        except pgcluster.PgUnavailable as e:
-            et.skip(str(e))
-        suite.cleanups.append(PG.cleanup)
-    if not PG.is_running():
-        PG.start()
-    return PG
+pg = pgcluster.shared(suite, et.skip)
 
 
 def migrate(p):

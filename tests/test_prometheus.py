@@ -114,11 +114,7 @@ def scalar(res):
 # One evapi with every shipped plugin that exports metrics, a real
 # database for /ready, scraped on PROBE_PORT.
 import pgcluster  # noqa: E402
-try:
-    PG = pgcluster.PgCluster()
-except pgcluster.PgUnavailable as e:
-    suite.skip_all(str(e))
-suite.cleanups.append(PG.cleanup)
+PG = pgcluster.for_suite(suite, suite.skip_all)
 PROBE = free_port()
 SRV = Server(suite, API_PLUGINS="health,version,ready,metrics", WORKERS=2,
              PROBE_PORT=PROBE, DATABASE_URL=PG.url(), READY_CACHE_MS=500,

@@ -28,22 +28,11 @@ import pgcluster  # noqa: E402
 # Required in the dynamic build; the static build cannot run the LD_PRELOAD
 # case, which the dynamic run covers.
 suite = et.Suite("ready", required=os.environ.get("EVAPI_STATIC") != "yes")
-PG = None  # the shared cluster, started once
 
 OK_BODY = {"status": "ok", "checks": {"database": "ok"}}
 
 
-def pg():
-    global PG
-    if PG is None:
-        try:
-            PG = pgcluster.PgCluster(ssl=True)
-        except pgcluster.PgUnavailable as e:
-            et.skip(str(e))
-        suite.cleanups.append(PG.cleanup)
-    if not PG.is_running():
-        PG.start()
-    return PG
+pg = pgcluster.shared(suite, et.skip, ssl=True)  # started once
 
 
 def server(url, **env):

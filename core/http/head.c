@@ -402,7 +402,7 @@ framing(struct evapi_head *h, const char *buf, const struct counts *c,
 			return 400;
 		}
 		if (!evapi_ieq(buf + f->value_off, f->value_len, "chunked")) {
-			*why = "transfer coding not implemented";
+			*why = "transfer coding other than chunked";
 			return 501;
 		}
 		h->chunked = 1;
@@ -449,7 +449,7 @@ evapi_head_finish(struct evapi_head *h, char *buf, const char **why)
 		if ((status = note_field(h, buf, &h->fields[i], &c, why)) != 0)
 			return status;
 	if (h->method_id == 0) {
-		*why = "method not implemented";
+		*why = "unknown method";
 		return 501;
 	}
 	if (h->method_id == EVAPI_M_CONNECT) {

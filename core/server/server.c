@@ -91,8 +91,8 @@ setup(struct evapi_server *srv)
 		srv->workers[i].fd = -1;
 	/* The counters before the sites that count in them, and the core's
 	 * metrics registered before any plugin's. */
-	if (evapi_stats_setup(srv->nworkers, srv->cfg.probe_port != 0) !=
-		    EVAPI_OK ||
+	if (evapi_stats_setup(srv->nworkers) != EVAPI_OK ||
+	    evapi_stats_register_core(srv->cfg.probe_port != 0) != EVAPI_OK ||
 	    evapi_workers_setup(srv) != EVAPI_OK ||
 	    evapi_drain_setup(srv) != EVAPI_OK)
 		return EVAPI_ERR;

@@ -110,9 +110,8 @@ struct evapi_loop_stats {
 /* ---- counters.c: the core's counting
  * ------------------------------------------ */
 
-/* Blocks for NLOOPS loops; HAVE_PROBE: PROBE_PORT listens. Before the
- * plugins start (it registers the core's metrics first). */
-int evapi_stats_setup(unsigned nloops, int have_probe);
+/* Blocks for NLOOPS loops, before any loop counts. */
+int evapi_stats_setup(unsigned nloops);
 /* The routes are registered (after the plugins' init): route slots. */
 int evapi_stats_routes(const struct evapi_router *router);
 /* After every loop and plugin ended. */
@@ -221,6 +220,8 @@ const struct evapi_metric *evapi_series_metric(const struct evapi_series *s);
 /* ---- collect.c: the core's families
  * -------------------------------------------- */
 
+/* After evapi_stats_setup and before the plugins start, so that the
+ * core's families come first; HAVE_PROBE: PROBE_PORT listens. */
 int evapi_stats_register_core(int have_probe);
 
 #endif

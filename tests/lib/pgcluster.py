@@ -293,3 +293,32 @@ lc_messages = 'C'
 
     def __exit__(self, *exc):
         self.cleanup()
+
+
+def for_suite(suite, skip, **kw):
+    """A new cluster (PgCluster(**KW)) that SUITE removes at its end; when
+    PostgreSQL is missing, SKIP(reason) (the evapitest skip of the case, or
+    suite.skip_all)."""
+    try:
+        pg = PgCluster(**kw)
+    except PgUnavailable as e:
+        skip(str(e))
+    suite.cleanups.append(pg.cleanup)
+    return pg
+
+
+def shared(suite, skip, first_use=None, **kw):
+    """A function returning one cluster for the whole suite: made on its
+    first call (then FIRST_USE(cluster) runs, a migration say), started
+    again when a case stopped it."""
+    box = []
+
+    def get():
+        if not box:
+            box.append(for_suite(suite, skip, **kw))
+            if first_use is not None:
+                first_use(box[0])
+        if not box[0].is_running():
+            box[0].start()
+        return box[0]
+    return get
