@@ -101,6 +101,7 @@ def describes_this_binary():
     et.check(props["evapi:commit"].startswith(COMMIT), f"{props['evapi:commit']} vs {COMMIT}")
     et.eq(props["evapi:arch"], ARCH)
     et.eq(props["evapi:build"], "static")
+    et.eq(props["evapi:build-machine"], platform.machine())
     et.eq(props["evapi:builtin-plugins"].split(","), PLUGINS)
     names = by_name()
     for p in PLUGINS:
