@@ -1,7 +1,7 @@
 /*
  * decode.h - what a URI's bytes mean: percent-decoding (RFC 3986 2.1), the
  * query string's name=value pairs (as HTML forms write them: '+' is a
- * space), and UTF-8 validity. Pure functions over bytes.
+ * space). Pure functions over bytes.
  */
 #ifndef EVAPI_HTTP_DECODE_H
 #define EVAPI_HTTP_DECODE_H
@@ -12,9 +12,6 @@
  * as a space when FORM. Returns the decoded length, or -1 for a '%' not
  * followed by two hex digits, or one that decodes to NUL. */
 long evapi_pct_decode(const char *src, size_t n, char *dst, int form);
-/* S (N bytes) is well-formed UTF-8 (no overlong forms, no surrogates,
- * nothing above U+10FFFF). */
-int evapi_utf8_valid(const char *s, size_t n);
 
 /* One pair of a query string, decoded. */
 struct evapi_qpair {

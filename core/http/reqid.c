@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "gate.h"
-#include "plugin/loop.h"
+#include "loop/loop.h"
 #include "reqid.h"
 #include "request.h"
 #include "util/num.h"

@@ -14,6 +14,7 @@
 
 #include "util/alloc.h"
 #include "util/chars.h"
+#include "util/utf8.h"
 #include "decode.h"
 #include "request.h"
 

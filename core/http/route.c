@@ -303,3 +303,22 @@ evapi_router_match(const struct evapi_router *r, const char *path,
 		m->slot = &best->slot[0]; /* GET answers HEAD */
 	return 1;
 }
+
+const char *
+evapi_router_label(const struct evapi_router *r, unsigned route, unsigned m)
+{
+	const struct evapi_path *p;
+	unsigned k;
+
+	if (route >= r->npaths)
+		return NULL;
+	p = &r->paths[route];
+	/* The method's own pattern (same shape, its own parameter names),
+	 * else the path's first: a 405 or OPTIONS on it, HEAD on a GET. */
+	if (m < 7 && p->slot[m].handler != NULL)
+		return p->slot[m].pattern;
+	for (k = 0; k < 7; k++)
+		if (p->slot[k].handler != NULL)
+			return p->slot[k].pattern;
+	return NULL;
+}

@@ -76,5 +76,9 @@ int evapi_router_add(struct evapi_router *r, unsigned methods,
  * 0 when no path matches (404). */
 int evapi_router_match(const struct evapi_router *r, const char *path,
 		       size_t len, unsigned method, struct evapi_match *m);
+/* The pattern requests on path index ROUTE with method index M (the
+ * slot order: GET, HEAD, POST, ...) are counted under, or NULL. */
+const char *evapi_router_label(const struct evapi_router *r, unsigned route,
+			       unsigned m);
 
 #endif

@@ -78,6 +78,13 @@ notify_ready(const struct evapi_server *srv)
 	evapi_notify_send(&srv->notify, msg);
 }
 
+/* The counters name a route by its pattern; they know no router. */
+static const char *
+route_label(const void *router, unsigned route, unsigned m)
+{
+	return evapi_router_label(router, route, m);
+}
+
 static int
 setup(struct evapi_server *srv)
 {
@@ -130,7 +137,8 @@ evapi_server_run(struct evapi_server *srv, enum evapi_run_mode mode)
 		rc = evapi_host_migrate(&srv->host);
 		goto out;
 	}
-	if (evapi_stats_routes(&srv->host.router) != EVAPI_OK) {
+	if (evapi_stats_routes((unsigned)srv->host.router.npaths, route_label,
+			       &srv->host.router) != EVAPI_OK) {
 		evapi_err("cannot set up the request counters");
 		goto out;
 	}

@@ -12,7 +12,7 @@
 
 #include "config/conf.h"
 #include "plugin/host.h"
-#include "plugin/loop.h"
+#include "loop/loop.h"
 #include "server/activation.h"
 #include "server/notify.h"
 

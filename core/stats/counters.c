@@ -12,14 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/route.h"
 #include "stats.h"
 
 #define LINE 64
 
 static struct evapi_loop_stats **blocks;
 static unsigned nblocks;
-static const struct evapi_router *routes_of;
+static evapi_route_label_fn label_of;
+static const void *routes_of;
 unsigned evapi_stats_route_count;
 
 static void *
@@ -51,12 +51,14 @@ evapi_stats_setup(unsigned nloops)
 }
 
 int
-evapi_stats_routes(const struct evapi_router *router)
+evapi_stats_routes(unsigned npaths, evapi_route_label_fn label,
+		   const void *routes)
 {
 	unsigned i;
 
-	routes_of = router;
-	evapi_stats_route_count = (unsigned)router->npaths + 2;
+	label_of = label;
+	routes_of = routes;
+	evapi_stats_route_count = npaths + 2;
 	for (i = 0; i < nblocks; i++) {
 		blocks[i]->routes = calloc((size_t)evapi_stats_route_count *
 						   EVAPI_STATS_METHODS,
@@ -88,6 +90,7 @@ evapi_stats_free(void)
 	blocks = NULL;
 	nblocks = 0;
 	evapi_stats_route_count = 0;
+	label_of = NULL;
 	routes_of = NULL;
 	evapi_metrics_free();
 }
@@ -122,22 +125,15 @@ evapi_stats_method_name(unsigned m)
 const char *
 evapi_stats_route_label(unsigned route, unsigned m)
 {
-	const struct evapi_path *p;
-	unsigned k;
+	const char *label;
 
 	if (route == EVAPI_ROUTE_ASTERISK(evapi_stats_route_count))
 		return "*";
-	if (routes_of == NULL || route >= routes_of->npaths)
+	if (label_of == NULL ||
+	    route >= EVAPI_ROUTE_UNMATCHED(evapi_stats_route_count))
 		return "unmatched";
-	p = &routes_of->paths[route];
-	/* The method's own pattern (same shape, its own parameter names),
-	 * else the path's first: a 405 or OPTIONS on it, HEAD on a GET. */
-	if (m < 7 && p->slot[m].handler != NULL)
-		return p->slot[m].pattern;
-	for (k = 0; k < 7; k++)
-		if (p->slot[k].handler != NULL)
-			return p->slot[k].pattern;
-	return "unmatched";
+	label = label_of(routes_of, route, m);
+	return label != NULL ? label : "unmatched";
 }
 
 static const char *const refusal_names[EVAPI_REFUSED_N] = {

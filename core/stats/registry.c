@@ -1,7 +1,8 @@
 /*
  * registry.c - metric families: the core's (registered first) and the
- * plugins' (in init), their names checked against Prometheus's rules,
- * and the lookup of a family's series by label values (plugin.h).
+ * plugins' (in init, through plugin/metrics.c), their names checked
+ * against Prometheus's rules, and the lookup of a family's series by
+ * label values (plugin.h).
  *
  * The list of families is built on the main thread before any loop runs
  * and never changes while they run: walk.c reads it without a lock. A
@@ -15,10 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/decode.h"
-#include "plugin/host.h"
 #include "stats.h"
 #include "util/log.h"
+#include "util/utf8.h"
 
 #define MAX_LABELS 16
 #define MAX_BOUNDS 64
@@ -31,7 +31,8 @@ struct evapi_metric {
 	char *name, *help;
 	char *labels[MAX_LABELS + 1];
 	double *bounds;
-	const struct evapi_ctx *owner; /* NULL: the core's */
+	const void *owner; /* the plugin's (opaque here); NULL: the core's */
+	char *owner_name;  /* for logs: the plugin's name, or "evapi" */
 	evapi_collect_fn collect;      /* the core's: samples made at a read */
 
 	pthread_mutex_t mu; /* series lookups and appends */
@@ -43,7 +44,6 @@ struct evapi_metric {
 };
 
 static struct evapi_metric *first, *last;
-static const char taken[] = "the name is taken";
 
 /* ---- names ------------------------------------------------------------------
  */
@@ -168,6 +168,7 @@ family_free(struct evapi_metric *m)
 		free(m->labels[i]);
 	free(m->name);
 	free(m->help);
+	free(m->owner_name);
 	free(m->bounds);
 	pthread_mutex_destroy(&m->mu);
 	free(m);
@@ -176,7 +177,7 @@ family_free(struct evapi_metric *m)
 static struct evapi_metric *
 family_make(const char *name, const char *help, int type,
 	    const char *const *labels, size_t nlabels, const double *bounds,
-	    size_t nbounds)
+	    size_t nbounds, const char *owner_name)
 {
 	struct evapi_metric *m = calloc(1, sizeof(*m));
 	size_t i;
@@ -186,8 +187,9 @@ family_make(const char *name, const char *help, int type,
 	pthread_mutex_init(&m->mu, NULL);
 	m->name = strdup(name);
 	m->help = strdup(help);
+	m->owner_name = strdup(owner_name);
 	m->bounds = nbounds ? malloc(nbounds * sizeof(double)) : NULL;
-	if (!m->name || !m->help || (nbounds && !m->bounds))
+	if (!m->name || !m->help || !m->owner_name || (nbounds && !m->bounds))
 		goto fail;
 	for (i = 0; i < nlabels; i++)
 		if ((m->labels[i] = strdup(labels[i])) == NULL)
@@ -217,33 +219,36 @@ append(struct evapi_metric *m)
 	last = m;
 }
 
-/* Check and register; WHY names the problem (no memory: "out of memory"). */
-static struct evapi_metric *
-family_new(const char *name, const char *help, int type,
-	   const char *const *labels, const double *bounds, size_t nbounds,
-	   const char **why)
+struct evapi_metric *
+evapi_metric_register(int type, const char *name, const char *help,
+		      const char *const *labels, const double *bounds,
+		      size_t nbounds, const void *owner, const char *owner_name,
+		      const char **why, const struct evapi_metric **other)
 {
 	struct evapi_metric *m;
 	size_t nlabels = 0;
 
+	*other = NULL;
 	if ((*why = name_problem(name, type)) != NULL ||
 	    (*why = help_problem(help)) != NULL ||
 	    (*why = labels_problem(labels, type, &nlabels)) != NULL ||
 	    (*why = bounds_problem(bounds, nbounds)) != NULL)
 		return NULL;
-	if (find(name) != NULL) {
-		*why = taken;
+	if ((*other = find(name)) != NULL) {
+		*why = "the name is taken";
 		return NULL;
 	}
 	if (type == EVAPI_METRIC_HISTOGRAM && nbounds == 0) {
 		bounds = evapi_stats_bounds_s;
 		nbounds = EVAPI_STATS_NBOUNDS;
 	}
-	m = family_make(name, help, type, labels, nlabels, bounds, nbounds);
+	m = family_make(name, help, type, labels, nlabels, bounds, nbounds,
+			owner != NULL ? owner_name : "evapi");
 	if (m == NULL) {
 		*why = "out of memory";
 		return NULL;
 	}
+	m->owner = owner;
 	append(m);
 	return m;
 }
@@ -252,11 +257,10 @@ int
 evapi_metric_core(const char *name, const char *help, int type,
 		  const char *const *labels, evapi_collect_fn collect)
 {
+	const struct evapi_metric *other;
 	const char *why;
-	struct evapi_metric *m = family_new(
-		name, help, type, labels,
-		type == EVAPI_METRIC_HISTOGRAM ? evapi_stats_bounds_s : NULL,
-		type == EVAPI_METRIC_HISTOGRAM ? EVAPI_STATS_NBOUNDS : 0, &why);
+	struct evapi_metric *m = evapi_metric_register(
+		type, name, help, labels, NULL, 0, NULL, NULL, &why, &other);
 
 	if (m == NULL) {
 		evapi_core_log(EVAPI_LOG_ERROR, "cannot register a metric",
@@ -267,66 +271,16 @@ evapi_metric_core(const char *name, const char *help, int type,
 	return EVAPI_OK;
 }
 
-static evapi_metric *
-plugin_family(evapi_ctx *c, int type, const char *name, const char *help,
-	      const char *const *labels, const double *bounds, size_t n,
-	      const char *fn)
+const void *
+evapi_metric_owner(const struct evapi_metric *m)
 {
-	struct evapi_metric *m;
-	const struct evapi_metric *other;
-	const char *why;
-
-	if (c == NULL)
-		return NULL;
-	if (!c->initialising) {
-		evapi_plugin_report(c->name, c->path, "%s is for init only",
-				    fn);
-		return NULL;
-	}
-	m = family_new(name ? name : "", help, type, labels, bounds, n, &why);
-	if (m == NULL) {
-		other = why == taken ? find(name) : NULL;
-		if (other != NULL)
-			evapi_plugin_report(
-				c->name, c->path,
-				"metric %s is already registered "
-				"by %s%s%s",
-				name, other->owner ? "plugin \"" : "",
-				other->owner ? other->owner->name : "evapi",
-				other->owner ? "\"" : "");
-		else
-			evapi_plugin_report(c->name, c->path,
-					    "metric \"%.200s\": %s",
-					    name ? name : "(null)", why);
-		c->reported = 1;
-		return NULL;
-	}
-	m->owner = c;
-	return m;
+	return m->owner;
 }
 
-evapi_metric *
-evapi_counter_new(evapi_ctx *c, const char *name, const char *help,
-		  const char *const *labels)
+const char *
+evapi_metric_owner_name(const struct evapi_metric *m)
 {
-	return plugin_family(c, EVAPI_METRIC_COUNTER, name, help, labels, NULL,
-			     0, "evapi_counter_new");
-}
-
-evapi_metric *
-evapi_gauge_new(evapi_ctx *c, const char *name, const char *help,
-		const char *const *labels)
-{
-	return plugin_family(c, EVAPI_METRIC_GAUGE, name, help, labels, NULL, 0,
-			     "evapi_gauge_new");
-}
-
-evapi_metric *
-evapi_histogram_new(evapi_ctx *c, const char *name, const char *help,
-		    const char *const *labels, const double *bounds, size_t n)
-{
-	return plugin_family(c, EVAPI_METRIC_HISTOGRAM, name, help, labels,
-			     bounds, bounds ? n : 0, "evapi_histogram_new");
+	return m->owner_name;
 }
 
 /* ---- series
@@ -339,8 +293,7 @@ warn_cap(struct evapi_metric *m, const char *why)
 		return;
 	m->warned = 1;
 	evapi_core_log(EVAPI_LOG_WARN, "metric series refused", "metric",
-		       m->name, "plugin", m->owner ? m->owner->name : "evapi",
-		       "reason", why, NULL);
+		       m->name, "plugin", m->owner_name, "reason", why, NULL);
 }
 
 /* M's series with VALUES: found, or made and appended. Under M's lock. */
@@ -398,26 +351,6 @@ evapi_series_get(evapi_metric *m, ...)
 	s = lookup(m, values);
 	pthread_mutex_unlock(&m->mu);
 	return s;
-}
-
-int
-evapi_series_callback(evapi_series *s, double (*fn)(void *arg), void *arg)
-{
-	const struct evapi_metric *m;
-
-	if (s == NULL || fn == NULL)
-		return EVAPI_ERR;
-	m = evapi_series_metric(s);
-	if (m->owner == NULL || !m->owner->initialising ||
-	    m->info.type == EVAPI_METRIC_HISTOGRAM) {
-		if (m->owner != NULL)
-			evapi_plugin_report(m->owner->name, m->owner->path,
-					    "evapi_series_callback is for a "
-					    "counter's or a gauge's series, "
-					    "in init");
-		return EVAPI_ERR;
-	}
-	return evapi_series_callback_set(s, fn, arg);
 }
 
 /* ---- for walk.c

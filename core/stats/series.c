@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plugin/loop.h"
+#include "loop/loop.h"
 #include "stats.h"
 
 #define LINE 64

@@ -22,7 +22,6 @@
 
 #include <evapi/plugin.h>
 
-struct evapi_router;
 
 /* A counter one thread writes and any thread reads. */
 typedef _Atomic uint64_t evapi_stat;
@@ -112,8 +111,15 @@ struct evapi_loop_stats {
 
 /* Blocks for NLOOPS loops, before any loop counts. */
 int evapi_stats_setup(unsigned nloops);
-/* The routes are registered (after the plugins' init): route slots. */
-int evapi_stats_routes(const struct evapi_router *router);
+/* The pattern route slot ROUTE (below NPATHS) counts under for method
+ * index M, or NULL; ROUTES is what evapi_stats_routes was given. The
+ * router answers it: the counters know routes only by number. */
+typedef const char *(*evapi_route_label_fn)(const void *routes,
+					    unsigned route, unsigned m);
+/* The routes are registered (after the plugins' init): NPATHS route
+ * slots, named by LABEL when the counters are read. */
+int evapi_stats_routes(unsigned npaths, evapi_route_label_fn label,
+		       const void *routes);
 /* After every loop and plugin ended. */
 void evapi_stats_free(void);
 /* Loop LOOP's block (NULL before setup), and how many there are. */
@@ -187,6 +193,17 @@ typedef int (*evapi_collect_fn)(const struct evapi_metric_info *m,
 /* Register one of the core's families (before the plugins start). */
 int evapi_metric_core(const char *name, const char *help, int type,
 		      const char *const *labels, evapi_collect_fn collect);
+/* Register a family of TYPE for OWNER (a plugin, opaque here; NULL: the
+ * core), called OWNER_NAME in logs. NBOUNDS 0: a histogram gets the
+ * default buckets. NULL with *WHY naming the problem, and *OTHER the
+ * family that already has the name. */
+struct evapi_metric *
+evapi_metric_register(int type, const char *name, const char *help,
+		      const char *const *labels, const double *bounds,
+		      size_t nbounds, const void *owner, const char *owner_name,
+		      const char **why, const struct evapi_metric **other);
+const void *evapi_metric_owner(const struct evapi_metric *m);
+const char *evapi_metric_owner_name(const struct evapi_metric *m);
 /* Every family, in order (for walk.c). */
 struct evapi_metric *evapi_metric_first(void);
 struct evapi_metric *evapi_metric_next_of(const struct evapi_metric *m);

@@ -16,6 +16,7 @@
 
 #include "http/decode.h"
 #include "http/route.h"
+#include "util/utf8.h"
 
 static void
 dummy(evapi_request *req, void *arg)

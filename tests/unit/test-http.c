@@ -17,6 +17,7 @@
 #include "http/route.h"
 #include "tap.h"
 #include "util/alloc.h"
+#include "util/utf8.h"
 
 /* ---- a gate over plain malloc ------------------------------------------------ */
 

@@ -3,8 +3,8 @@
  * watches, cross-loop calls and name resolution (loop.c). The server
  * makes one per worker.
  */
-#ifndef EVAPI_PLUGIN_LOOP_H
-#define EVAPI_PLUGIN_LOOP_H
+#ifndef EVAPI_LOOP_LOOP_H
+#define EVAPI_LOOP_LOOP_H
 
 #include <stdint.h>
 
