@@ -10,7 +10,9 @@ the event loops plugins see; stats: counting; http: connections, requests,
 routes, responses; plugin: the host, loaders and the plugin API; server:
 workers, listeners, the drain; cli: main and its modes). A folder may use
 the ones before it and never one after it, in what it includes and in what
-it links against. Plugins see only the public headers.
+it links against. Plugins see only the public headers. In the static
+binary, json-c allocates through the core's cache (core/util/json-alloc.c):
+its archive is linked with every allocator call renamed, none left out.
 """
 
 import collections
@@ -128,6 +130,34 @@ def plugins_see_only_public_headers():
                 continue
             bad.append(f"{os.path.relpath(path, TOP)} includes \"{inc}\"")
     et.eq(bad, [], "private includes in plugins")
+
+
+# libc functions that hand out or take back heap blocks.
+LIBC_ALLOCATORS = {"malloc", "calloc", "realloc", "reallocarray", "free",
+                   "strdup", "strndup", "asprintf", "vasprintf", "aligned_alloc",
+                   "posix_memalign", "memalign", "getline", "getdelim",
+                   "open_memstream", "realpath"}
+
+
+@suite.test
+def static_json_c_allocates_through_the_cache():
+    """the static binary's json-c allocates through evapi's cache and never through libc's allocator"""
+    if os.environ.get("EVAPI_STATIC") != "yes":
+        et.elsewhere("the static build's suite checks it")
+    lib = os.path.join(BUILD, "libjson-c-evapi.a")
+    et.check(os.path.exists(lib),
+             f"{lib} is missing: configure found no objcopy or no libjson-c.a")
+    out = subprocess.run(["nm", "-u", lib], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    undefined = {line.split()[-1] for line in out.splitlines() if line.strip().startswith("U ")}
+    # A block json-c gets from one allocator and frees through the other
+    # corrupts the heap: every way in and out must be renamed together.
+    et.eq(sorted(undefined & LIBC_ALLOCATORS), [], "libc allocator calls left in json-c")
+    et.check({"evapi_json_malloc", "evapi_json_free", "evapi_json_strdup"} <= undefined,
+             f"json-c does not call the cache: {sorted(u for u in undefined if 'evapi' in u)}")
+    syms = subprocess.run(["nm", et.evapi_bin()], capture_output=True, text=True,
+                          check=True, timeout=60).stdout
+    et.check(re.search(r" T evapi_json_malloc$", syms, re.M), "evapi_json_malloc is not in the binary")
 
 
 @suite.test

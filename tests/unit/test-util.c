@@ -1,0 +1,92 @@
+/*
+ * test-util.c - the allocator json-c is given in the static binary
+ * (core/util/json-alloc.c), and the json-c objects built on it.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "tap.h"
+#include "util/json-alloc.h"
+
+static int
+jc_asprintf(char **out, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = evapi_json_vasprintf(out, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+static void
+test_json_alloc(void)
+{
+	unsigned char *z;
+	char *s, *big;
+	size_t i, zero = 1;
+
+	z = evapi_json_calloc(40, 16);
+	for (i = 0; z != NULL && i < 640; i++)
+		zero &= z[i] == 0;
+	ok(z != NULL && zero, "calloc: 640 zeroed bytes");
+	z = evapi_json_realloc(z, 5000);
+	ok(z != NULL && z[639] == 0, "realloc keeps the contents");
+	evapi_json_free(z);
+	ok(evapi_json_calloc(SIZE_MAX / 8, 16) == NULL,
+	   "calloc: a size that overflows is refused");
+	s = evapi_json_strdup("Bonjour, W\xc3\xb6rld");
+	is_str(s, "Bonjour, W\xc3\xb6rld", "strdup");
+	evapi_json_free(s);
+	ok(jc_asprintf(&s, "%s-%d", "a", 42) == 4, "vasprintf: the length");
+	is_str(s, "a-42", "vasprintf: the text");
+	evapi_json_free(s);
+	big = evapi_json_malloc(70000); /* past the cache's classes */
+	ok(big != NULL, "a large block");
+	memset(big, 'x', 69999);
+	big[69999] = '\0';
+	ok(jc_asprintf(&s, "%s", big) == 69999 && s[69998] == 'x',
+	   "vasprintf: a long text");
+	evapi_json_free(s);
+	evapi_json_free(big);
+	evapi_json_free(NULL);
+	ok(1, "free(NULL)");
+}
+
+/* Whatever allocator json-c was linked with (the cache in the static
+ * build), objects built, printed and freed many times stay sound. */
+static void
+test_json_objects(void)
+{
+	const char *text = NULL;
+	int i, good = 1;
+
+	for (i = 0; i < 2000 && good; i++) {
+		json_object *o = json_object_new_object();
+		json_object *a = json_object_new_array();
+
+		json_object_array_add(a, json_object_new_string("t"));
+		json_object_object_add(o, "message",
+				       json_object_new_string("Hallo, W\xc3\xb6rld"));
+		json_object_object_add(o, "tags", a);
+		text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+		good = strcmp(text, "{\"message\":\"Hallo, W\xc3\xb6rld\","
+				    "\"tags\":[\"t\"]}") == 0;
+		json_object_put(o);
+	}
+	ok(good, "2000 objects built, printed and freed");
+}
+
+int
+main(void)
+{
+	test_json_alloc();
+	test_json_objects();
+	return tap_done();
+}
