@@ -103,7 +103,7 @@ evapi_dispatch(struct evapi_conn *c, struct evapi_request *req)
 	req->conn = c;
 	req->site = s;
 	req->loop = s->loop;
-	req->start_us = evapi_now_us();
+	req->start_ns = evapi_now_ns();
 	/* Counted as unmatched until a route takes it. */
 	req->route = EVAPI_ROUTE_UNMATCHED(evapi_stats_nroutes());
 	evapi_reqid_take(req);
@@ -233,20 +233,20 @@ evapi_dispatch_answered(struct evapi_request *req, int status, uint64_t bytes)
 {
 	struct evapi_site *s = req->site;
 	struct frame *f;
-	uint64_t us;
+	uint64_t ns;
 
 	for (f = top; f != NULL; f = f->prev)
 		if (f->req == req)
 			f->answered = 1;
 	if (s == NULL)
 		return;
-	us = evapi_now_us() - req->start_us;
+	ns = evapi_now_ns() - req->start_ns;
 	if (s->stats != NULL)
 		evapi_stats_request(s->stats, req->route,
 				    evapi_stats_method_index(
 					    req->msg.head.method_id),
-				    status, us);
-	access_log(req, status, bytes, us);
+				    status, ns);
+	access_log(req, status, bytes, ns / 1000u);
 	if (s->inflight > 0)
 		s->inflight--;
 	if (s->inflight == 0 && s->idle_cb != NULL)

@@ -57,7 +57,7 @@ struct evapi_request {
 	evapi_loop *loop;
 	struct evhttp_request *ev; /* evhttp's, when evhttp read the body */
 	unsigned flags;
-	uint64_t start_us;
+	uint64_t start_ns;
 	const char *request_id; /* the client's (in the head) or RID */
 	unsigned route;         /* its route slot for the counters */
 

@@ -12,10 +12,11 @@
 /* The OpenTelemetry HTTP server duration boundaries (0.005 to 10 s) with
  * 0.5, 1 and 2.5 ms below them: evapi answers most requests in well under
  * 5 ms, where OpenTelemetry's first bucket would hold them all. */
-const uint64_t evapi_stats_bounds_us[EVAPI_STATS_NBOUNDS] = {
-	500,	 1000,	  2500,	   5000,    10000,    25000,
-	50000,	 75000,	  100000,  250000,  500000,   750000,
-	1000000, 2500000, 5000000, 7500000, 10000000,
+#define MS UINT64_C(1000000) /* a millisecond in nanoseconds */
+const uint64_t evapi_stats_bounds_ns[EVAPI_STATS_NBOUNDS] = {
+	MS / 2,	  1 * MS,    5 * MS / 2, 5 * MS,    10 * MS,   25 * MS,
+	50 * MS,  75 * MS,   100 * MS,	 250 * MS,  500 * MS,  750 * MS,
+	1000 * MS, 2500 * MS, 5000 * MS, 7500 * MS, 10000 * MS,
 };
 const double evapi_stats_bounds_s[EVAPI_STATS_NBOUNDS] = {
 	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1,

@@ -209,7 +209,7 @@ route_block(struct evapi_loop_stats *st, size_t slot)
 
 void
 evapi_stats_request(struct evapi_loop_stats *st, unsigned route,
-		    unsigned method, int status, uint64_t us)
+		    unsigned method, int status, uint64_t ns)
 {
 	struct evapi_route_stats *rs;
 	unsigned b = 0;
@@ -222,8 +222,8 @@ evapi_stats_request(struct evapi_loop_stats *st, unsigned route,
 		return; /* out of memory: this answer goes uncounted */
 	evapi_stat_add(&rs->codes[evapi_stats_code_index(status)], 1);
 	/* Most answers land in the first bucket: a short scan. */
-	while (b < EVAPI_STATS_NBOUNDS && us > evapi_stats_bounds_us[b])
+	while (b < EVAPI_STATS_NBOUNDS && ns > evapi_stats_bounds_ns[b])
 		b++;
 	evapi_stat_add(&rs->buckets[b], 1);
-	evapi_stat_add(&rs->sum_us, us);
+	evapi_stat_add(&rs->sum_ns, ns);
 }

@@ -46,10 +46,10 @@ evapi_stat_get(const evapi_stat *p)
 
 /* Methods: the EVAPI_* bits in order, TRACE, and anything else. */
 #define EVAPI_STATS_METHODS 9
-/* Request durations: upper bounds in microseconds (codes.c), the
+/* Request durations: upper bounds in nanoseconds (codes.c), the
  * OpenTelemetry HTTP server boundaries with finer ones below 5 ms. */
 #define EVAPI_STATS_NBOUNDS 17
-extern const uint64_t evapi_stats_bounds_us[EVAPI_STATS_NBOUNDS];
+extern const uint64_t evapi_stats_bounds_ns[EVAPI_STATS_NBOUNDS];
 extern const double evapi_stats_bounds_s[EVAPI_STATS_NBOUNDS];
 /* Status codes counted one by one (the registered ones), then one slot
  * per class for the rest ("2xx" ... "5xx"). */
@@ -91,7 +91,7 @@ enum evapi_refusal {
 struct evapi_route_stats {
 	evapi_stat codes[EVAPI_STATS_NCODES];
 	evapi_stat buckets[EVAPI_STATS_NBOUNDS + 1];
-	evapi_stat sum_us;
+	evapi_stat sum_ns;
 };
 
 /* One loop's block. */
@@ -155,9 +155,9 @@ evapi_stats_method_index(unsigned method_id)
 	return m < EVAPI_STATS_METHODS - 1 ? m : EVAPI_STATS_METHODS - 1;
 }
 
-/* A request on ST's loop was answered with STATUS after US microseconds. */
+/* A request on ST's loop was answered with STATUS after NS nanoseconds. */
 void evapi_stats_request(struct evapi_loop_stats *st, unsigned route,
-			 unsigned method, int status, uint64_t us);
+			 unsigned method, int status, uint64_t ns);
 enum evapi_refusal evapi_stats_refusal_of(int status);
 const char *evapi_stats_refusal_name(enum evapi_refusal r);
 const char *evapi_stats_close_name(enum evapi_close_reason r);

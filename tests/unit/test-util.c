@@ -1,6 +1,7 @@
 /*
  * test-util.c - the allocator json-c is given in the static binary
- * (core/util/json-alloc.c), and the json-c objects built on it.
+ * (core/util/json-alloc.c), the json-c objects built on it, and the
+ * duration buckets the counters keep in nanoseconds (core/stats).
  */
 #include "config.h"
 
@@ -10,6 +11,7 @@
 
 #include <json-c/json.h>
 
+#include "stats/stats.h"
 #include "tap.h"
 #include "util/json-alloc.h"
 
@@ -83,10 +85,26 @@ test_json_objects(void)
 	ok(good, "2000 objects built, printed and freed");
 }
 
+/* The nanosecond bounds the counters compare with are the second bounds
+ * /metrics prints as le. */
+static void
+test_duration_bounds(void)
+{
+	unsigned i, same = 1;
+
+	for (i = 0; i < EVAPI_STATS_NBOUNDS; i++)
+		same &= evapi_stats_bounds_ns[i] ==
+			(uint64_t)(evapi_stats_bounds_s[i] * 1e9 + 0.5);
+	ok(same, "duration bounds: nanoseconds = seconds as printed");
+	ok(evapi_stats_bounds_ns[EVAPI_STATS_NBOUNDS - 1] == 10000000000ull,
+	   "the last bound is 10 s");
+}
+
 int
 main(void)
 {
 	test_json_alloc();
 	test_json_objects();
+	test_duration_bounds();
 	return tap_done();
 }
