@@ -92,7 +92,8 @@ static int
 durations_of(const struct evapi_metric_info *info, unsigned route, unsigned m,
 	     emit_fn fn, void *arg)
 {
-	uint64_t b[EVAPI_STATS_NBOUNDS + 1] = {0}, sum_ns = 0, total = 0;
+	uint64_t b[EVAPI_STATS_NBOUNDS + 1] = {0}, sum_us = 0, rem_ns = 0;
+	uint64_t total = 0;
 	const struct evapi_route_stats *rs;
 	struct evapi_sample s;
 	const char *values[2];
@@ -104,7 +105,8 @@ durations_of(const struct evapi_metric_info *info, unsigned route, unsigned m,
 			any = 1;
 			for (k = 0; k <= EVAPI_STATS_NBOUNDS; k++)
 				b[k] += evapi_stat_get(&rs->buckets[k]);
-			sum_ns += evapi_stat_get(&rs->sum_ns);
+			sum_us += evapi_stat_get(&rs->sum_us);
+			rem_ns += evapi_stat_get(&rs->sum_rem_ns);
 		}
 	if (!any)
 		return EVAPI_OK;
@@ -118,7 +120,7 @@ durations_of(const struct evapi_metric_info *info, unsigned route, unsigned m,
 	s.values = values;
 	s.buckets = b;
 	s.count = total;
-	s.sum = (double)sum_ns / 1e9;
+	s.sum = (double)sum_us / 1e6 + (double)rem_ns / 1e9;
 	return fn(info, &s, arg);
 }
 

@@ -213,6 +213,7 @@ evapi_stats_request(struct evapi_loop_stats *st, unsigned route,
 {
 	struct evapi_route_stats *rs;
 	unsigned b = 0;
+	uint64_t rem;
 
 	evapi_stat_add(&st->answered, 1);
 	if (st->routes == NULL || route >= evapi_stats_route_count)
@@ -225,5 +226,8 @@ evapi_stats_request(struct evapi_loop_stats *st, unsigned route,
 	while (b < EVAPI_STATS_NBOUNDS && ns > evapi_stats_bounds_ns[b])
 		b++;
 	evapi_stat_add(&rs->buckets[b], 1);
-	evapi_stat_add(&rs->sum_ns, ns);
+	rem = evapi_stat_get(&rs->sum_rem_ns) + ns % 1000u;
+	evapi_stat_add(&rs->sum_us, ns / 1000u + rem / 1000u);
+	atomic_store_explicit(&rs->sum_rem_ns, rem % 1000u,
+			      memory_order_relaxed);
 }

@@ -242,8 +242,12 @@ evapi_metric_register(int type, const char *name, const char *help,
 		bounds = evapi_stats_bounds_s;
 		nbounds = EVAPI_STATS_NBOUNDS;
 	}
+	if (owner == NULL)
+		owner_name = "evapi";
+	else if (owner_name == NULL)
+		owner_name = "plugin";
 	m = family_make(name, help, type, labels, nlabels, bounds, nbounds,
-			owner != NULL ? owner_name : "evapi");
+			owner_name);
 	if (m == NULL) {
 		*why = "out of memory";
 		return NULL;

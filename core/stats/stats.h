@@ -91,7 +91,9 @@ enum evapi_refusal {
 struct evapi_route_stats {
 	evapi_stat codes[EVAPI_STATS_NCODES];
 	evapi_stat buckets[EVAPI_STATS_NBOUNDS + 1];
-	evapi_stat sum_ns;
+	/* The sum: whole microseconds, and the nanoseconds left over (under
+	 * 1000). Exact, and 2^64 microseconds wrap in no server's life. */
+	evapi_stat sum_us, sum_rem_ns;
 };
 
 /* One loop's block. */

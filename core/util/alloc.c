@@ -15,7 +15,8 @@
  * may be freed by another thread than the one that allocated it; it then
  * joins that thread's list, which is fine for a cache.
  *
- * The core uses the same cache for its per-request objects (evapi_malloc).
+ * The core uses the same cache for its per-request objects (evapi_malloc),
+ * and the static binary's json-c for its objects (json-alloc.c).
  * Under AddressSanitizer the cache is left out, so ASan sees every
  * allocation of libevent and of the core.
  */

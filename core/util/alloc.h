@@ -1,6 +1,7 @@
 /*
- * alloc.h - a per-thread small-object cache, for libevent's allocations
- * and the core's own per-request objects.
+ * alloc.h - a per-thread small-object cache, for libevent's allocations,
+ * the core's own per-request objects, and json-c's in the static binary
+ * (json-alloc.c).
  */
 #ifndef EVAPI_UTIL_ALLOC_H
 #define EVAPI_UTIL_ALLOC_H

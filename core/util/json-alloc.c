@@ -10,8 +10,11 @@
  * (objcopy --redefine-syms with json-alloc.syms: malloc becomes
  * evapi_json_malloc, and so on) to the functions below. Every function
  * through which json-c gets or gives back memory is renamed together,
- * vasprintf and strdup included, so a block never crosses from one
- * allocator to the other. The dynamic build links json-c unchanged.
+ * vasprintf and strdup included, so none of json-c's own blocks crosses
+ * from one allocator to the other. The one way in from outside is
+ * userdata json-c frees itself (json_object_free_userdata): a plugin
+ * gives its own user_delete instead (docs/plugins.md). The dynamic build
+ * links json-c unchanged.
  */
 #include "config.h"
 
@@ -76,5 +79,10 @@ evapi_json_vasprintf(char **out, const char *fmt, va_list ap)
 	va_end(again);
 	if (n < 0 || (*out = evapi_malloc((size_t)n + 1)) == NULL)
 		return -1;
-	return vsnprintf(*out, (size_t)n + 1, fmt, ap);
+	if (vsnprintf(*out, (size_t)n + 1, fmt, ap) != n) {
+		evapi_free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return n;
 }

@@ -100,11 +100,37 @@ test_duration_bounds(void)
 	   "the last bound is 10 s");
 }
 
+/* Fast answers add up: the sum keeps the nanoseconds under a microsecond. */
+static void
+test_duration_sum(void)
+{
+	struct evapi_loop_stats *st;
+	struct evapi_route_stats *rs;
+	int i;
+
+	ok(evapi_stats_setup(1) == EVAPI_OK &&
+		   evapi_stats_routes(1, NULL, NULL) == EVAPI_OK,
+	   "counters for one loop and one route");
+	st = evapi_stats_loop(0);
+	for (i = 0; i < 10; i++)
+		evapi_stats_request(st, 0, 0, 200, 350);
+	evapi_stats_request(st, 0, 0, 200, 2000000);
+	rs = st->routes[0];
+	ok(rs != NULL && evapi_stat_get(&rs->sum_us) == 2003 &&
+		   evapi_stat_get(&rs->sum_rem_ns) == 500,
+	   "ten answers of 350 ns and one of 2 ms: 2003 us and 500 ns");
+	ok(rs != NULL && evapi_stat_get(&rs->buckets[0]) == 10 &&
+		   evapi_stat_get(&rs->buckets[2]) == 1,
+	   "buckets: ten under 0.5 ms, the 2 ms one under 2.5 ms");
+	evapi_stats_free();
+}
+
 int
 main(void)
 {
 	test_json_alloc();
 	test_json_objects();
 	test_duration_bounds();
+	test_duration_sum();
 	return tap_done();
 }
