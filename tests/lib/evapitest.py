@@ -102,20 +102,35 @@ class Suite:
         sys.exit(1 if failed else 0)
 
     def _sanitizer_case(self, n):
-        reports = []
+        reports, unchecked = [], 0
         for srv in SERVERS:
             with contextlib.suppress(Exception):
                 srv.kill()
             err = srv.stderr()
-            if "Sanitizer" in err or "runtime error:" in err:
+            if lsan_tracer_crashed(err):
+                unchecked += 1
+            elif "Sanitizer" in err or "runtime error:" in err:
                 reports.append(err)
         if reports:
             print(f"not ok {n} - servers printed no sanitizer report")
             for line in reports[0].splitlines()[:60]:
                 print(f"# {line}")
             return 1
-        print(f"ok {n} - servers printed no sanitizer report ({len(SERVERS)} servers)")
+        note = (f"; the exit leak check of {unchecked} could not run: LeakSanitizer's "
+                "tracer crashed (an intermittent LSan fault, google/sanitizers#1353)"
+                if unchecked else "")
+        print(f"ok {n} - servers printed no sanitizer report ({len(SERVERS)} servers{note})")
         return 0
+
+
+def lsan_tracer_crashed(err):
+    """LeakSanitizer's own thread-stopping tracer died at exit and it printed
+    nothing else: the leak check did not run, which is not a finding. Any
+    other report (ASan, UBSan, a leak) in the same output still counts."""
+    lines = [l for l in err.splitlines() if "Sanitizer" in l or "runtime error:" in l]
+    return (bool(lines) and "Tracer caught signal" in err
+            and all("LeakSanitizer has encountered a fatal error" in l
+                    or "HINT:" in l for l in lines))
 
 
 def elsewhere(reason):
