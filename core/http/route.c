@@ -315,9 +315,9 @@ evapi_router_label(const struct evapi_router *r, unsigned route, unsigned m)
 	p = &r->paths[route];
 	/* The method's own pattern (same shape, its own parameter names),
 	 * else the path's first: a 405 or OPTIONS on it, HEAD on a GET. */
-	if (m < 7 && p->slot[m].handler != NULL)
+	if (m < NSLOTS && p->slot[m].handler != NULL)
 		return p->slot[m].pattern;
-	for (k = 0; k < 7; k++)
+	for (k = 0; k < NSLOTS; k++)
 		if (p->slot[k].handler != NULL)
 			return p->slot[k].pattern;
 	return NULL;

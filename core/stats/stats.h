@@ -22,7 +22,6 @@
 
 #include <evapi/plugin.h>
 
-
 /* A counter one thread writes and any thread reads. */
 typedef _Atomic uint64_t evapi_stat;
 

@@ -8,15 +8,6 @@
 #include <stdint.h>
 #include <time.h>
 
-static inline uint64_t
-evapi_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* Request durations: a fast answer takes well under a microsecond of
  * the loop's time, and a sum of whole microseconds would lose it. */
 static inline uint64_t
@@ -26,6 +17,12 @@ evapi_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t
+evapi_now_us(void)
+{
+	return evapi_now_ns() / 1000u;
 }
 
 static inline uint64_t

@@ -7,8 +7,9 @@
  * string, the print buffer). musl's allocator, the one a static binary
  * has, spends as many instructions on them as the rest of the request.
  * json-c has no allocator hook, so the static link renames its calls
- * (objcopy --redefine-syms with json-alloc.syms: malloc becomes
- * evapi_json_malloc, and so on) to the functions below. Every function
+ * (objcopy --redefine-syms with json-alloc.syms): malloc, realloc and
+ * free become the cache's own evapi_malloc, evapi_realloc and evapi_free,
+ * and calloc, strdup and vasprintf the functions below. Every function
  * through which json-c gets or gives back memory is renamed together,
  * vasprintf and strdup included, so none of json-c's own blocks crosses
  * from one allocator to the other. The one way in from outside is
@@ -26,12 +27,6 @@
 #include "json-alloc.h"
 
 void *
-evapi_json_malloc(size_t n)
-{
-	return evapi_malloc(n);
-}
-
-void *
 evapi_json_calloc(size_t n, size_t size)
 {
 	void *p;
@@ -42,18 +37,6 @@ evapi_json_calloc(size_t n, size_t size)
 	if (p != NULL)
 		memset(p, 0, n * size);
 	return p;
-}
-
-void *
-evapi_json_realloc(void *p, size_t n)
-{
-	return evapi_realloc(p, n);
-}
-
-void
-evapi_json_free(void *p)
-{
-	evapi_free(p);
 }
 
 char *

@@ -13,6 +13,7 @@
 
 #include "stats/stats.h"
 #include "tap.h"
+#include "util/alloc.h"
 #include "util/json-alloc.h"
 
 static int
@@ -38,26 +39,26 @@ test_json_alloc(void)
 	for (i = 0; z != NULL && i < 640; i++)
 		zero &= z[i] == 0;
 	ok(z != NULL && zero, "calloc: 640 zeroed bytes");
-	z = evapi_json_realloc(z, 5000);
+	z = evapi_realloc(z, 5000);
 	ok(z != NULL && z[639] == 0, "realloc keeps the contents");
-	evapi_json_free(z);
+	evapi_free(z);
 	ok(evapi_json_calloc(SIZE_MAX / 8, 16) == NULL,
 	   "calloc: a size that overflows is refused");
 	s = evapi_json_strdup("Bonjour, W\xc3\xb6rld");
 	is_str(s, "Bonjour, W\xc3\xb6rld", "strdup");
-	evapi_json_free(s);
+	evapi_free(s);
 	ok(jc_asprintf(&s, "%s-%d", "a", 42) == 4, "vasprintf: the length");
 	is_str(s, "a-42", "vasprintf: the text");
-	evapi_json_free(s);
-	big = evapi_json_malloc(70000); /* past the cache's classes */
+	evapi_free(s);
+	big = evapi_malloc(70000); /* past the cache's classes */
 	ok(big != NULL, "a large block");
 	memset(big, 'x', 69999);
 	big[69999] = '\0';
 	ok(jc_asprintf(&s, "%s", big) == 69999 && s[69998] == 'x',
 	   "vasprintf: a long text");
-	evapi_json_free(s);
-	evapi_json_free(big);
-	evapi_json_free(NULL);
+	evapi_free(s);
+	evapi_free(big);
+	evapi_free(NULL);
 	ok(1, "free(NULL)");
 }
 
